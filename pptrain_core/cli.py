@@ -1,0 +1,279 @@
+"""The ``pptrain`` command line (Typer + rich).
+
+Every listing has ``--json`` for scripts. A user mistake prints one sentence and exits
+with status 2; a traceback means a bug in pptrain or a plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pptrain_core.errors import UserError
+
+app = typer.Typer(
+    name="pptrain",
+    help="Pre-pretrain language models on synthetic data: discover tasks, inspect presets, sample examples.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+SET_OPT = typer.Option(
+    None, "--set", help="Override one config value, e.g. --set k=8 (repeatable; values are read as YAML scalars)."
+)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _registry():
+    from pptrain_core.plugins import get_registry
+
+    return get_registry()
+
+
+def _overrides(items: list[str] | None) -> dict[str, Any]:
+    from pptrain_core.config import parse_override, set_dotted
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, value = parse_override(item)
+        set_dotted(out, key, value)
+    return out
+
+
+# --------------------------------------------------------------------------- listings
+
+
+@app.command("list-tasks")
+def list_tasks(as_json: bool = JSON_OPT) -> None:
+    """List the installed task families and the plugin each comes from."""
+    reg = _registry()
+    rows = []
+    for name in sorted(reg.tasks):
+        spec = reg.tasks[name]
+        owner = reg.owner("register_tasks", name)
+        rows.append(
+            {
+                "name": name,
+                "summary": spec.summary,
+                "citation": spec.citation,
+                "presets": [p.name for p in spec.presets],
+                "default_preset": spec.default_preset,
+                "plugin": owner.distribution,
+                "plugin_version": owner.version,
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    con = _console()
+    if not rows:
+        con.print("No task families are installed. Install one, e.g. `pip install pptrain-dyck`.")
+        return
+    table = Table(title="Installed task families")
+    for col in ("task", "plugin", "presets", "summary"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], f"{row['plugin']} {row['plugin_version']}", str(len(row["presets"])), row["summary"])
+    con.print(table)
+    broken = [p for p in reg.plugins if p.status == "broken"]
+    if broken:
+        con.print(f"[yellow]{len(broken)} plugin(s) failed to load; `pptrain plugins` says why.[/yellow]")
+
+
+@app.command("plugins")
+def plugins(as_json: bool = JSON_OPT) -> None:
+    """List every discovered plugin with its status (loaded, broken, disabled) and why."""
+    reg = _registry()
+    records = [r.to_json() for r in reg.plugins]
+    if as_json:
+        _emit_json(records)
+        return
+    table = Table(title="pptrain plugins")
+    for col in ("plugin", "distribution", "status", "provides / reason"):
+        table.add_column(col, overflow="fold")
+    colors = {"loaded": "green", "broken": "red", "disabled": "yellow"}
+    for r in records:
+        detail = r["reason"] or "; ".join(
+            f"{hook.removeprefix('register_')}: {', '.join(names)}" for hook, names in r["provides"].items()
+        )
+        status = Text(r["status"], style=colors.get(r["status"], ""))
+        dist = f"{r['distribution'] or '?'} {r['version'] or ''}".strip()
+        table.add_row(r["name"], dist, status, detail or "-")
+    _console().print(table)
+
+
+@app.command("presets")
+def presets(task: str = typer.Argument(..., help="Task family name."), as_json: bool = JSON_OPT) -> None:
+    """List a task's presets with the provenance of their values."""
+    from pptrain_core.tasks import split_ref
+
+    name, _ = split_ref(task)
+    spec = _registry().task(name)
+    rows = [
+        {
+            "name": p.name,
+            "summary": p.summary,
+            "status": p.status(),
+            "default": p.name == spec.default_preset,
+            "paper": p.source.paper,
+            "repo": p.source.repo,
+            "values": dict(p.values),
+            "provenance": {k: {"status": v.status, "note": v.note} for k, v in sorted(p.provenance.items())},
+        }
+        for p in spec.presets
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(title=f"Presets of {spec.name}")
+    for col in ("preset", "provenance", "summary", "source"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        mark = " (default)" if row["default"] else ""
+        source = ", ".join(s for s in (row["paper"], row["repo"]) if s)
+        table.add_row(row["name"] + mark, row["status"], row["summary"], source or "-")
+    _console().print(table)
+
+
+@app.command("describe")
+def describe(
+    task: str = typer.Argument(..., help="TASK or TASK:PRESET."),
+    overrides: list[str] | None = SET_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Show the resolved config, where each preset value comes from, and the vocabulary."""
+    from pptrain_core.tasks import resolve
+
+    resolved = resolve(task, _overrides(overrides))
+    info = resolved.describe()
+    built = resolved.build()
+    info["vocabulary"] = built.vocab.describe()
+    if as_json:
+        _emit_json(info)
+        return
+    con = _console()
+    con.print(f"[bold]{info['task']}[/bold]" + (f":{info['preset']}" if info["preset"] else ""), "-", info["summary"])
+    if info["citation"]:
+        con.print(f"citation: {info['citation']}")
+    if info.get("source"):
+        src = info["source"]
+        con.print("source: " + ", ".join(f"{k}={v}" for k, v in src.items() if v))
+    table = Table(title="Resolved config")
+    for col in ("field", "value", "provenance", "note"):
+        table.add_column(col, overflow="fold")
+    prov = info.get("provenance", {})
+    for key, value in info["config"].items():
+        p = prov.get(key)
+        table.add_row(key, json.dumps(value), p["status"] if p else "default", p["note"] if p else "")
+    con.print(table)
+    voc = info["vocabulary"]
+    specials = ", ".join(f"{k}={v}" for k, v in voc["special_ids"].items()) or "none"
+    con.print(f"vocabulary: {voc['size']} ids; special ids: {specials}; first names: {' '.join(voc['first_names'])}")
+
+
+@app.command("sample")
+def sample(
+    task: str = typer.Argument(..., help="TASK or TASK:PRESET."),
+    n: int = typer.Option(3, "-n", "--num", min=1, help="How many examples."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Dataset seed."),
+    split: str = typer.Option("train", "--split", help="Split name: train or eval."),
+    start: int = typer.Option(0, "--start", min=0, help="Index of the first example."),
+    overrides: list[str] | None = SET_OPT,
+    max_tokens: int = typer.Option(160, "--max-tokens", min=1, help="Show at most this many tokens per example (text mode)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Print examples; tokens that carry loss are shown in bold.
+
+    With --json, one JSON object per line: tokens, loss_mask, text, index, meta.
+    """
+    from pptrain_core.data import example_at
+    from pptrain_core.tasks import resolve
+
+    if split not in ("train", "eval"):
+        raise UserError(f"--split must be 'train' or 'eval', got {split!r}.")
+    resolved = resolve(task, _overrides(overrides))
+    built = resolved.build()
+    con = None if as_json else _console()
+    for index in range(start, start + n):
+        ex = example_at(built, seed, split, index)
+        if as_json:
+            record = {
+                "task": resolved.ref,
+                "split": split,
+                "seed": seed,
+                "index": index,
+                "tokens": ex.tokens.tolist(),
+                "loss_mask": ex.loss_mask.tolist(),
+                "text": built.render(ex),
+                "meta": ex.meta,
+            }
+            sys.stdout.write(json.dumps(record, default=_json_default) + "\n")
+            continue
+        text = Text()
+        shown = min(len(ex), max_tokens)
+        for t in range(shown):
+            if t:
+                text.append(" ")
+            name = built.vocab.name(int(ex.tokens[t]))
+            text.append(name, style="bold green" if ex.loss_mask[t] else "dim")
+        if shown < len(ex):
+            text.append(f" ... ({len(ex) - shown} more)", style="italic")
+        con.print(
+            f"[bold]#{index}[/bold] {resolved.ref} [{split}] {len(ex)} tokens, "
+            f"{int(ex.loss_mask.sum())} with loss (bold)"
+        )
+        con.print(text)
+        con.print()
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+_commands_added = False
+
+
+def build_app() -> typer.Typer:
+    """The root app with plugin commands added (each plugin isolated), once per process."""
+    global _commands_added
+    if not _commands_added:
+        _registry().add_commands(app)
+        _commands_added = True
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: user mistakes become one sentence and exit status 2."""
+    try:
+        build_app()(args=argv, prog_name="pptrain")
+    except UserError as exc:
+        message = str(exc).rstrip()
+        if not message.endswith((".", "?", "!")):
+            message += "."
+        sys.stderr.write(f"error: {message}\n")
+        sys.exit(exc.exit_code)

@@ -1,0 +1,207 @@
+"""Strict configuration: attrs classes structured by cattrs, errors as one line with a path.
+
+* Primitives are strict: ``"3"`` is not an ``int``, ``3`` is not a ``str``, ``1`` is not a
+  ``bool``; an ``int`` is accepted where a ``float`` is expected.
+* Unknown keys are rejected and answered with the closest valid names.
+* Every error becomes a :class:`~pptrain_core.errors.ConfigError` whose message starts
+  with the path of the offending value (``$.task.params.k``).
+* Config files are YAML (``.yaml``/``.yml``) or TOML (``.toml``).
+
+Family config classes validate ranges with the helpers below (:func:`at_least`,
+:func:`in_range`, :func:`one_of`) or raise :class:`FieldValueError` from
+``__attrs_post_init__`` for checks across fields, so the error names the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from pptrain_core.errors import ConfigError, UserError, did_you_mean
+
+# --------------------------------------------------------------------------- validators
+
+
+class FieldValueError(ValueError):
+    """A config value out of range; ``field`` names it so the error path can point at it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def at_least(minimum: float):
+    """attrs validator: ``value >= minimum``."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value < minimum:
+            raise FieldValueError(attribute.name, f"must be at least {minimum}, got {value!r}")
+
+    return check
+
+
+def in_range(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """attrs validator: ``low <= value <= high`` (either end may be open)."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        ok_low = value > low if low_open else value >= low
+        ok_high = value < high if high_open else value <= high
+        if not (ok_low and ok_high):
+            lb = "(" if low_open else "["
+            hb = ")" if high_open else "]"
+            raise FieldValueError(attribute.name, f"must be in {lb}{low}, {high}{hb}, got {value!r}")
+
+    return check
+
+
+def one_of(*choices: Any):
+    """attrs validator: the value is one of ``choices``."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            hint = did_you_mean(str(value), [str(c) for c in choices])
+            raise FieldValueError(attribute.name, f"{value!r} is not allowed{hint}")
+
+    return check
+
+
+# --------------------------------------------------------------------------- converter
+
+
+def _strict(kind: type, *accepted: type):
+    words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+    def structure(value: Any, _type: type) -> Any:
+        if type(value) not in accepted:
+            raise TypeError(f"expected {words[kind]}, got {type(value).__name__} {value!r}")
+        return kind(value)
+
+    return structure
+
+
+def make_converter() -> cattrs.Converter:
+    """A cattrs converter with strict primitives and unknown keys forbidden."""
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook(int, _strict(int, int))
+    conv.register_structure_hook(float, _strict(float, float, int))
+    conv.register_structure_hook(str, _strict(str, str))
+    conv.register_structure_hook(bool, _strict(bool, bool))
+    return conv
+
+
+converter = make_converter()
+
+
+def _flatten(exc: BaseException, path: str, cls: type | None) -> list[tuple[str, str]]:
+    """(path, message) for every leaf error in a cattrs exception tree."""
+    out: list[tuple[str, str]] = []
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        for sub in exc.exceptions:
+            sub_path = path
+            for note in getattr(sub, "__notes__", []):
+                name = getattr(note, "name", None)
+                index = getattr(note, "index", None)
+                if name is not None:
+                    sub_path = f"{path}.{name}"
+                elif index is not None:
+                    sub_path = f"{path}[{index!r}]"
+            sub_cls = getattr(exc, "cl", None)
+            out.extend(_flatten(sub, sub_path, sub_cls))
+        return out
+    if isinstance(exc, ForbiddenExtraKeysError):
+        valid = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        for key in sorted(exc.extra_fields):
+            out.append((f"{path}.{key}", f"unknown key '{key}'{did_you_mean(key, valid)}"))
+        return out
+    if isinstance(exc, FieldValueError):
+        return [(f"{path}.{exc.field}", exc.message)]
+    if isinstance(exc, KeyError) and exc.args:
+        return [(f"{path}.{exc.args[0]}", "is required but missing")]
+    if isinstance(exc, TypeError) and "missing" in str(exc) and "required" in str(exc):
+        return [(path, str(exc).split(") ", 1)[-1])]
+    return [(path, str(exc))]
+
+
+def structure(data: Any, cls: type, path: str = "$") -> Any:
+    """Build ``cls`` from plain data, raising :class:`ConfigError` on the first problem."""
+    if attrs.has(cls) and not isinstance(data, Mapping):
+        raise ConfigError(path, f"expected a mapping of settings, got {type(data).__name__} {data!r}")
+    try:
+        return converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError) as exc:
+        problems = _flatten(exc, path, cls)
+        where, message = problems[0]
+        if len(problems) > 1:
+            message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+        raise ConfigError(where, message) from None
+    except FieldValueError as exc:
+        raise ConfigError(f"{path}.{exc.field}", exc.message) from None
+
+
+def unstructure(obj: Any) -> Any:
+    """Plain JSON-ready data for a config object."""
+    return converter.unstructure(obj)
+
+
+# --------------------------------------------------------------------------- files and overrides
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or TOML config file into plain data."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {str(p)!r} does not exist; check the path.")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        elif suffix == ".toml":
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        else:
+            raise UserError(f"config file {str(p)!r} must end in .yaml, .yml or .toml.")
+    except UserError:
+        raise
+    except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"config file {str(p)!r} is not valid {suffix[1:].upper()}: {first}.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("$", f"the file must hold a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str, path: str = "$.task.params") -> tuple[str, Any]:
+    """``"k=8"`` -> ``("k", 8)``; the value is read as a YAML scalar (so ``8`` is an int)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"override {text!r} must look like key=value, e.g. --set k=8.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` inside nested dicts, creating levels as needed."""
+    parts = dotted.split(".")
+    cur = data
+    for part in parts[:-1]:
+        nxt = cur.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise UserError(f"override {dotted!r} descends into {part!r}, which is not a mapping.")
+        cur = nxt
+    cur[parts[-1]] = value
