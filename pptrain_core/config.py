@@ -14,7 +14,7 @@ Family config classes validate ranges with the helpers below (:func:`at_least`,
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,11 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from pptrain_core.errors import ConfigError, UserError, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 # --------------------------------------------------------------------------- validators
 

@@ -71,6 +71,16 @@ class TokenizerSpec:
         return {"size": self.size, "special_ids": self.special_ids(), "first_names": head}
 
 
+@attrs.frozen
+class NumberNames:
+    """Display names ``prefix + str(id)``: a picklable ``names`` callable for large vocabularies."""
+
+    prefix: str = ""
+
+    def __call__(self, token_id: int) -> str:
+        return f"{self.prefix}{token_id}"
+
+
 # --------------------------------------------------------------------------- examples
 
 

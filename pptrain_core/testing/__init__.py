@@ -1,0 +1,20 @@
+"""A testing kit for plugin authors, also used by every built-in family.
+
+``parametrize_with_task_checks`` turns a list of task specs into one pytest case per
+(spec, preset, check)::
+
+    from pptrain_core.testing import parametrize_with_task_checks
+    from my_plugin.specs import MY_TASK
+
+    @parametrize_with_task_checks([MY_TASK], entry_point_module="my_plugin.plugin")
+    def test_conformance(check):
+        check()
+
+The fixtures (``pptrain_registry_factory``, ``pptrain_register``, ``pptrain_clean_registry``)
+come from the pytest plugin ``pptrain_core.testing.pytest_plugin``, which pytest loads
+automatically once pptrain-core is installed.
+"""
+
+from pptrain_core.testing.checks import TASK_CHECKS, TaskCheck, parametrize_with_task_checks, task_checks
+
+__all__ = ["TASK_CHECKS", "TaskCheck", "parametrize_with_task_checks", "task_checks"]

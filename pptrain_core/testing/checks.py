@@ -1,0 +1,176 @@
+"""The conformance suite every task family passes (see :mod:`pptrain_core.testing`)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from pptrain_core.specs import Preset, TaskSpec
+
+N_EXAMPLES = 4
+
+
+@attrs.frozen
+class TaskCheck:
+    """One conformance check bound to one task spec and preset; call it to run it."""
+
+    spec: TaskSpec
+    preset: Preset | None
+    name: str
+    run: Callable[[TaskSpec, Preset | None], None] = attrs.field(repr=False)
+
+    @property
+    def id(self) -> str:
+        ref = f"{self.spec.name}:{self.preset.name}" if self.preset else self.spec.name
+        return f"{ref}-{self.name}"
+
+    def __call__(self) -> None:
+        self.run(self.spec, self.preset)
+
+
+def _config(spec: TaskSpec, preset: Preset | None) -> Any:
+    from pptrain_core.config import structure
+
+    return structure(dict(preset.values) if preset else {}, spec.config_cls, "$.task.params")
+
+
+def _build(spec: TaskSpec, preset: Preset | None) -> Any:
+    return spec.build(_config(spec, preset))
+
+
+def check_config_round_trip(spec: TaskSpec, preset: Preset | None) -> None:
+    """The resolved config survives JSON and re-structuring unchanged."""
+    from pptrain_core.config import structure, unstructure
+
+    config = _config(spec, preset)
+    data = json.loads(json.dumps(unstructure(config)))
+    again = structure(data, spec.config_cls)
+    assert again == config, f"config changed on a JSON round trip: {config!r} -> {again!r}"
+
+
+def check_determinism(spec: TaskSpec, preset: Preset | None) -> None:
+    """Example i of a split is a pure function of (seed, split, i), even across fresh task objects."""
+    from pptrain_core.data import example_at
+
+    first, second = _build(spec, preset), _build(spec, preset)
+    train = [example_at(first, 7, "train", i) for i in range(N_EXAMPLES)]
+    again = [example_at(second, 7, "train", i) for i in reversed(range(N_EXAMPLES))][::-1]
+    assert train == again, "the same (seed, split, index) gave different examples"
+    others = [example_at(first, 8, "train", i) for i in range(N_EXAMPLES)]
+    evals = [example_at(first, 7, "eval", i) for i in range(N_EXAMPLES)]
+    assert train != others, "changing the seed did not change any example"
+    assert train != evals, "the eval split repeats the train split"
+    assert len({ex.tokens.tobytes() for ex in train}) > 1, "every index gave the same example"
+
+
+def check_vocabulary(spec: TaskSpec, preset: Preset | None) -> None:
+    """Every token id is inside the vocabulary and has a display name."""
+    from pptrain_core.data import example_at
+
+    task = _build(spec, preset)
+    size = task.vocab.size
+    for i in range(N_EXAMPLES):
+        ex = example_at(task, 0, "train", i)
+        assert len(ex) > 0, "an example has no tokens"
+        assert int(ex.tokens.min()) >= 0 and int(ex.tokens.max()) < size, (
+            f"token ids outside [0, {size}): min {ex.tokens.min()}, max {ex.tokens.max()}"
+        )
+        for t in set(ex.tokens.tolist()):
+            assert isinstance(task.vocab.name(t), str) and task.vocab.name(t), f"id {t} has no display name"
+
+
+def check_loss_mask(spec: TaskSpec, preset: Preset | None) -> None:
+    """The mask matches the tokens, is 0/1, never marks the first token, and marks something."""
+    from pptrain_core.data import example_at
+
+    task = _build(spec, preset)
+    for i in range(N_EXAMPLES):
+        ex = example_at(task, 0, "train", i)
+        assert ex.loss_mask.shape == ex.tokens.shape, "loss mask and tokens differ in shape"
+        assert set(ex.loss_mask.tolist()) <= {0, 1}, "loss mask holds values other than 0 and 1"
+        assert ex.loss_mask[0] == 0, "the first token carries loss, but nothing precedes it"
+        assert ex.loss_mask.sum() > 0, "no token carries loss"
+        pad = task.vocab.pad_id
+        if pad is not None:
+            assert not ex.loss_mask[ex.tokens == pad].any(), "a pad token carries loss"
+
+
+def check_render(spec: TaskSpec, preset: Preset | None) -> None:
+    """Rendering gives a non-empty string built from the vocabulary's names."""
+    from pptrain_core.data import example_at
+
+    task = _build(spec, preset)
+    ex = example_at(task, 0, "train", 0)
+    text = task.render(ex)
+    assert isinstance(text, str) and text.strip(), "render returned nothing"
+    first = task.vocab.name(int(ex.tokens[0]))
+    assert first in text, f"the first token's name {first!r} is not in the rendering"
+
+
+def check_picklable(spec: TaskSpec, preset: Preset | None) -> None:
+    """Tasks and datasets pickle for DataLoader workers and generate the same examples there."""
+    from pptrain_core.data import VirtualDataset
+
+    ds = VirtualDataset(_build(spec, preset), seed=3, split="train", length=10**12)
+    before = [ds[i] for i in (0, 1, 10**11)]
+    copy = pickle.loads(pickle.dumps(ds))
+    assert [copy[i] for i in (0, 1, 10**11)] == before, "a pickled dataset gave different examples"
+    assert len(pickle.dumps(ds)) < 5_000_000, "the pickled dataset is larger than 5 MB; keep workers cheap"
+
+
+def check_imports_light(spec: TaskSpec, preset: Preset | None, entry_point_module: str | None = None) -> None:
+    """Importing the entry-point module and registering imports neither torch nor the generator."""
+    modules = [m for m in (entry_point_module, spec.config_cls.__module__) if m]
+    factory_module = spec.factory.partition(":")[0] if isinstance(spec.factory, str) else None
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}:\n"
+        "    mod = importlib.import_module(m)\n"
+        "    hook = getattr(mod, 'register_tasks', None)\n"
+        "    if hook is not None: hook(register=lambda spec: None)\n"
+        f"bad = [m for m in ('torch', {factory_module!r}) if m and m in sys.modules]\n"
+        "print(','.join(bad))\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (
+        f"importing {modules} pulled in heavy modules: {proc.stdout.strip() or proc.stderr.strip()[-500:]}"
+    )
+
+
+TASK_CHECKS: dict[str, Callable[[TaskSpec, Preset | None], None]] = {
+    "config_round_trip": check_config_round_trip,
+    "determinism": check_determinism,
+    "vocabulary": check_vocabulary,
+    "loss_mask": check_loss_mask,
+    "render": check_render,
+    "picklable": check_picklable,
+}
+
+
+def task_checks(specs: Sequence[TaskSpec], entry_point_module: str | None = None) -> list[TaskCheck]:
+    """Every check for every preset of every spec (the spec's defaults when it has none)."""
+    out: list[TaskCheck] = []
+    for spec in specs:
+        presets: list[Preset | None] = list(spec.presets) or [None]
+        for preset in presets:
+            for name, fn in TASK_CHECKS.items():
+                out.append(TaskCheck(spec, preset, name, fn))
+        light = functools.partial(check_imports_light, entry_point_module=entry_point_module)
+        out.append(TaskCheck(spec, None, "imports_light", light))
+    return out
+
+
+def parametrize_with_task_checks(specs: Sequence[TaskSpec], entry_point_module: str | None = None):
+    """A pytest decorator: one test case per (spec, preset, check), argument name ``check``."""
+    import pytest
+
+    checks = task_checks(specs, entry_point_module)
+    return pytest.mark.parametrize("check", checks, ids=[c.id for c in checks])
