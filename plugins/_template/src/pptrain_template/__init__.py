@@ -1,0 +1,3 @@
+"""A copy-me skeleton for a pptrain task plugin."""
+
+__version__ = "0.1.0"
