@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from pptrain_core.data import SymbolicTask, TokenizerSpec
-
 from pptrain_template.specs import ReverseConfig
 
 
