@@ -195,7 +195,9 @@ def sample(
     split: str = typer.Option("train", "--split", help="Split name: train or eval."),
     start: int = typer.Option(0, "--start", min=0, help="Index of the first example."),
     overrides: list[str] | None = SET_OPT,
-    max_tokens: int = typer.Option(160, "--max-tokens", min=1, help="Show at most this many tokens per example (text mode)."),
+    max_tokens: int = typer.Option(
+        160, "--max-tokens", min=1, help="Show at most this many tokens per example (text mode)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Print examples; tokens that carry loss are shown in bold.

@@ -96,10 +96,7 @@ class Example:
         if self.tokens.ndim != 1:
             raise ValueError("Example.tokens must be one-dimensional")
         if self.loss_mask.shape != self.tokens.shape:
-            raise ValueError(
-                f"Example.loss_mask has shape {self.loss_mask.shape}, "
-                f"tokens have {self.tokens.shape}"
-            )
+            raise ValueError(f"Example.loss_mask has shape {self.loss_mask.shape}, tokens have {self.tokens.shape}")
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
@@ -206,7 +203,7 @@ class SymbolicTask(Task):
         prompt, target = self.serialize(problem, answer)
         tokens = np.concatenate([np.asarray(prompt, dtype=np.int64), np.asarray(target, dtype=np.int64)])
         mask = np.zeros(len(tokens), dtype=np.int8)
-        mask[len(prompt):] = 1
+        mask[len(prompt) :] = 1
         if self.loss_on_prompt:
             mask[1:] = 1
         mask[0] = 0

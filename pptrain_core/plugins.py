@@ -204,13 +204,13 @@ class Registry:
             self._broken(record, f"import failed: {type(exc).__name__}: {exc}")
             return
         misspelled = [
-            name
-            for name in dir(obj)
-            if name not in HOOK_NAMES and self.pm.parse_hookimpl_opts(obj, name) is not None
+            name for name in dir(obj) if name not in HOOK_NAMES and self.pm.parse_hookimpl_opts(obj, name) is not None
         ]
         if misspelled:
             name = misspelled[0]
-            self._broken(record, f"'{name}' is marked as a hook but is not a pptrain hook{did_you_mean(name, HOOK_NAMES)}")
+            self._broken(
+                record, f"'{name}' is marked as a hook but is not a pptrain hook{did_you_mean(name, HOOK_NAMES)}"
+            )
             return
         try:
             self.pm.register(obj, name=f"{record.distribution or '?'}::{record.name}")

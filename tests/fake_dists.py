@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-GOOD_TASK = '''
+GOOD_TASK = """
 import attrs
 from pptrain_core import TaskSpec, hookimpl
 
@@ -23,7 +23,7 @@ class Cfg:
 @hookimpl
 def register_tasks(register):
     register(TaskSpec(name="{task}", summary="a fake task", config_cls=Cfg, factory="{module}_impl:build"))
-'''
+"""
 
 
 def make_dist(

@@ -68,7 +68,10 @@ def test_sample_json_lines(toy_registry, capsys):
         (("sample", "toy_cpy"), "unknown task 'toy_cpy' (did you mean 'toy_copy'?)"),
         (("sample", "toy_copy:tinny"), "no preset 'tinny' (did you mean 'tiny'?)"),
         (("sample", "toy_copy", "--set", "length=abc"), "$.task.params.length: expected an integer, got str 'abc'"),
-        (("sample", "toy_copy", "--set", "lenght=3"), "$.task.params.lenght: unknown key 'lenght' (did you mean 'length'?)"),
+        (
+            ("sample", "toy_copy", "--set", "lenght=3"),
+            "$.task.params.lenght: unknown key 'lenght' (did you mean 'length'?)",
+        ),
         (("describe", "toy_copy", "--set", "length=0"), "$.task.params.length: must be at least 1"),
         (("sample", "toy_copy", "--set", "oops"), "must look like key=value"),
         (("sample", "toy_copy", "--split", "test"), "--split must be 'train' or 'eval'"),

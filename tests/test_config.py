@@ -96,8 +96,12 @@ def test_yaml_and_toml_files(tmp_path):
 
 @pytest.mark.parametrize(
     "name, text, fragment",
-    [("bad.yaml", "a: [1, 2", "is not valid YAML"), ("bad.toml", "a = ", "is not valid TOML"),
-     ("c.json", "{}", "must end in .yaml"), ("list.yaml", "- 1\n- 2\n", "mapping")],
+    [
+        ("bad.yaml", "a: [1, 2", "is not valid YAML"),
+        ("bad.toml", "a = ", "is not valid TOML"),
+        ("c.json", "{}", "must end in .yaml"),
+        ("list.yaml", "- 1\n- 2\n", "mapping"),
+    ],
 )
 def test_bad_files_are_one_sentence(tmp_path, name, text, fragment):
     p = tmp_path / name

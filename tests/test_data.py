@@ -38,8 +38,13 @@ def test_streams_are_independent_and_stable_across_processes():
     assert a != rng_for(0, "train", 6).integers(0, 2**31, size=4).tolist()
     assert a != rng_for(1, "train", 5).integers(0, 2**31, size=4).tolist()
     code = "from pptrain_core.data import rng_for; print(rng_for(0, 'train', 5).integers(0, 2**31, size=4).tolist())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    ).stdout
     assert out.strip() == str(a)
 
 
@@ -88,10 +93,11 @@ def test_blocks_are_cached_and_still_a_function_of_the_index():
 
 def test_symbolic_task_puts_loss_on_answer_and_end_token():
     from pptrain_core.testing import toy as conf
+
     task = conf.CopyTask(conf.CopyConfig(length=4, symbols=10))
     ex = example_at(task, 0, "train", 0)
     sep = int(np.flatnonzero(ex.tokens == task.vocab.sep_id)[0])
     assert ex.loss_mask[: sep + 1].sum() == 0
-    assert ex.loss_mask[sep + 1:].all()
+    assert ex.loss_mask[sep + 1 :].all()
     assert ex.tokens[-1] == task.vocab.eos_id
-    assert ex.tokens[sep + 1: -1].tolist() == ex.tokens[:sep].tolist()
+    assert ex.tokens[sep + 1 : -1].tolist() == ex.tokens[:sep].tolist()

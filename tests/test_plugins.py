@@ -18,8 +18,16 @@ fake_dists = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake_dists)
 GOOD_TASK, make_dist = fake_dists.GOOD_TASK, fake_dists.make_dist
 
-FAKES = ("fake-good", "fake-import", "fake-old", "fake-typo", "fake-raises", "fake-zz-dupe", "fake-wrongtype",
-         "fake-badsig")
+FAKES = (
+    "fake-good",
+    "fake-import",
+    "fake-old",
+    "fake-typo",
+    "fake-raises",
+    "fake-zz-dupe",
+    "fake-wrongtype",
+    "fake-badsig",
+)
 
 
 @pytest.fixture
@@ -27,37 +35,62 @@ def fake_site(tmp_path, monkeypatch):
     root = tmp_path / "site"
     make_dist(root, "fake-good", "fake_good", GOOD_TASK.format(task="good_task", module="fake_good"))
     make_dist(root, "fake-import", "fake_import", "import not_a_module_anywhere\n")
-    make_dist(root, "fake-old", "fake_old", GOOD_TASK.format(task="old_task", module="fake_old"),
-              requires=("pptrain-core>=9.0",))
-    make_dist(root, "fake-typo", "fake_typo", """
+    make_dist(
+        root,
+        "fake-old",
+        "fake_old",
+        GOOD_TASK.format(task="old_task", module="fake_old"),
+        requires=("pptrain-core>=9.0",),
+    )
+    make_dist(
+        root,
+        "fake-typo",
+        "fake_typo",
+        """
         from pptrain_core import hookimpl
 
         @hookimpl
         def register_task(register):
             pass
-    """)
-    make_dist(root, "fake-raises", "fake_raises", """
+    """,
+    )
+    make_dist(
+        root,
+        "fake-raises",
+        "fake_raises",
+        """
         from pptrain_core import hookimpl
 
         @hookimpl
         def register_tasks(register):
             raise RuntimeError("boom")
-    """)
+    """,
+    )
     make_dist(root, "fake-zz-dupe", "fake_zz_dupe", GOOD_TASK.format(task="good_task", module="fake_zz_dupe"))
-    make_dist(root, "fake-wrongtype", "fake_wrongtype", """
+    make_dist(
+        root,
+        "fake-wrongtype",
+        "fake_wrongtype",
+        """
         from pptrain_core import hookimpl
 
         @hookimpl
         def register_tasks(register):
             register("not a spec")
-    """)
-    make_dist(root, "fake-badsig", "fake_badsig", """
+    """,
+    )
+    make_dist(
+        root,
+        "fake-badsig",
+        "fake_badsig",
+        """
         from pptrain_core import hookimpl
 
         @hookimpl
         def register_tasks(reg, extra):
             pass
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(root))
     return root
 
@@ -118,8 +151,9 @@ def test_cli_survives_broken_plugins(fake_site):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")])}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "pptrain_core", *args], capture_output=True, text=True,
-                              env=env, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "pptrain_core", *args], capture_output=True, text=True, env=env, timeout=120
+        )
 
     listing = run("list-tasks", "--json")
     assert listing.returncode == 0, listing.stderr

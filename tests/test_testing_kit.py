@@ -12,8 +12,9 @@ from pptrain_core.testing import TASK_CHECKS, task_checks
 from pptrain_core.testing import toy as conf
 
 
-@pytest.mark.parametrize("check", [c for c in task_checks([conf.COPY_SPEC]) if c.name != "imports_light"],
-                         ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "check", [c for c in task_checks([conf.COPY_SPEC]) if c.name != "imports_light"], ids=lambda c: c.id
+)
 def test_a_good_task_passes_every_check(check):
     check()
 

@@ -22,8 +22,13 @@ def _candidates(plugins: Mapping[str, Any] | None):
     out = []
     for name, obj in (plugins or {}).items():
         out.append(
-            Candidate(name=name, load=lambda obj=obj: obj, distribution=name, version="0.0.0",
-                      module=getattr(obj, "__name__", type(obj).__name__))
+            Candidate(
+                name=name,
+                load=lambda obj=obj: obj,
+                distribution=name,
+                version="0.0.0",
+                module=getattr(obj, "__name__", type(obj).__name__),
+            )
         )
     return out
 
@@ -32,8 +37,13 @@ def _candidates(plugins: Mapping[str, Any] | None):
 def pptrain_registry_factory():
     from pptrain_core.plugins import Registry, entry_point_candidates
 
-    def factory(plugins: Mapping[str, Any] | None = None, *, entry_points: bool = False,
-                builtins: bool = True, environ: Mapping[str, str] | None = None) -> Registry:
+    def factory(
+        plugins: Mapping[str, Any] | None = None,
+        *,
+        entry_points: bool = False,
+        builtins: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> Registry:
         cands = (entry_point_candidates() if entry_points else []) + _candidates(plugins)
         return Registry.load(cands, environ=environ or {}, builtins=builtins)
 

@@ -28,8 +28,11 @@ class CopyTask(SymbolicTask):
         self.config = config
         n = config.symbols
         self.vocab = TokenizerSpec(
-            size=n + 3, names=[f"s{i}" for i in range(n)] + ["<pad>", "<sep>", "<eos>"],
-            pad_id=n, sep_id=n + 1, eos_id=n + 2,
+            size=n + 3,
+            names=[f"s{i}" for i in range(n)] + ["<pad>", "<sep>", "<eos>"],
+            pad_id=n,
+            sep_id=n + 1,
+            eos_id=n + 2,
         )
 
     def sample(self, rng: np.random.Generator):
@@ -50,8 +53,12 @@ COPY_SPEC = TaskSpec(
     citation="none",
     presets=(
         Preset("tiny", "three symbols", {"length": 3}, {"length": Provenance("ours", "test")}, Source(paper="test")),
-        Preset("wide", "many symbols", {"symbols": 50, "length": 8},
-               {"symbols": Provenance("verified"), "length": Provenance("approximate", "close")}),
+        Preset(
+            "wide",
+            "many symbols",
+            {"symbols": 50, "length": 8},
+            {"symbols": Provenance("verified"), "length": Provenance("approximate", "close")},
+        ),
     ),
 )
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from pptrain_template.specs import TEMPLATE_REVERSE, ReverseConfig
 
 from pptrain_core.config import structure
 from pptrain_core.data import example_at
 from pptrain_core.errors import ConfigError
 from pptrain_core.testing import parametrize_with_task_checks
+from pptrain_template.specs import TEMPLATE_REVERSE, ReverseConfig
 
 
 @parametrize_with_task_checks([TEMPLATE_REVERSE], entry_point_module="pptrain_template.plugin")

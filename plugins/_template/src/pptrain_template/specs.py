@@ -21,7 +21,9 @@ class ReverseConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.max_length < self.min_length:
-            raise FieldValueError("max_length", f"must be at least min_length ({self.min_length}), got {self.max_length}")
+            raise FieldValueError(
+                "max_length", f"must be at least min_length ({self.min_length}), got {self.max_length}"
+            )
 
 
 TEMPLATE_REVERSE = TaskSpec(
