@@ -7,9 +7,11 @@ with status 2; a traceback means a bug in pptrain or a plugin.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
+import attrs
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -242,6 +244,45 @@ def sample(
         )
         con.print(text)
         con.print()
+
+
+@app.command("fit")
+def fit(
+    config: str = typer.Argument(..., help="Job file (YAML or TOML) with task, model and run sections."),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override a job value by its path, e.g. --set run.max_steps=50 (repeatable)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Pre-pretrain a model on a task; writes a run directory and a transfer bundle.
+
+    Works under torchrun / accelerate launch: every rank reads disjoint examples.
+    """
+    from pptrain_core.training.job import load_job
+    from pptrain_core.training.trainer import PrePreTrainer
+
+    resolved, adapter, run = load_job(config, overrides)
+    if as_json:
+        run = attrs.evolve(run, progress=False)
+    result = PrePreTrainer(resolved, adapter, run).fit()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    info = {
+        "run_dir": str(result.run_dir),
+        "bundle": str(result.bundle_dir) if result.bundle_dir else None,
+        "loss_curve": str(result.run_dir / "loss_curve.png"),
+        **result.summary,
+    }
+    if as_json:
+        _emit_json(info)
+        return
+    con = _console()
+    table = Table(title=f"pre-pretraining finished: {resolved.ref} on {adapter.name}")
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for key, value in info.items():
+        table.add_row(key, "-" if value is None else str(value))
+    con.print(table)
 
 
 def _json_default(obj: Any) -> Any:

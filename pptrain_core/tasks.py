@@ -90,3 +90,8 @@ def resolve(
     data: dict[str, Any] = dict(preset.values) if preset else {}
     data.update(params or {})
     return ResolvedTask(spec=spec, preset=preset, config=structure(data, spec.config_cls, path))
+
+
+def create_task(ref: str, *, registry: Registry | None = None, **params: Any) -> ResolvedTask:
+    """``create_task("dyck:small_k8", k=4)``: a resolved task, ready for ``PrePreTrainer``."""
+    return resolve(ref, params, registry=registry)

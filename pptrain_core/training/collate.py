@@ -1,0 +1,100 @@
+"""Collation: examples to model batches, padded or packed, labels never pre-shifted.
+
+``labels[b, t]`` is ``input_ids[b, t]`` where that token carries loss and -100 elsewhere.
+Hugging Face causal LMs shift labels themselves (position ``t`` predicts ``t + 1``);
+shifting here too is the double shift pptrain 0.3.0 suffered from.
+
+Packing is a dataset, not a collator trick, so a window is a pure function of its
+index: window ``j`` concatenates examples ``j * seq_len, j * seq_len + 1, ...`` of the
+underlying virtual dataset (every example has at least one token, so ``seq_len``
+indices are always enough) until ``seq_len`` tokens are filled; the last example is
+cut. Between examples the vocabulary's end token is inserted (without loss) when the
+family has one and the example does not already end with it. Examples keep their own
+loss masks, so the first token of each packed example still carries no loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pptrain_core.data import Example, Task, example_at
+
+
+class PackedDataset:
+    """Fixed-length windows of packed examples; window ``j`` is a pure function of ``j``."""
+
+    def __init__(self, task: Task, *, seed: int, split: str, length: int, seq_len: int):
+        if seq_len < 2:
+            raise ValueError("seq_len must be at least 2")
+        self.task = task
+        self.seed = int(seed)
+        self.split = str(split)
+        self.length = int(length)
+        self.seq_len = int(seq_len)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, j: int) -> Example:
+        j = int(j)
+        if not 0 <= j < self.length:
+            raise IndexError(f"window {j} out of range for {self.length} windows")
+        eos = self.task.vocab.eos_id
+        tokens: list[np.ndarray] = []
+        masks: list[np.ndarray] = []
+        filled = 0
+        first = j * self.seq_len
+        used = 0
+        while filled < self.seq_len:
+            ex = example_at(self.task, self.seed, self.split, first + used)
+            used += 1
+            t, m = ex.tokens, ex.loss_mask
+            if filled and eos is not None and not (tokens[-1].size and tokens[-1][-1] == eos):
+                tokens.append(np.array([eos], dtype=np.int64))
+                masks.append(np.zeros(1, dtype=np.int8))
+                filled += 1
+            take = min(len(t), self.seq_len - filled)
+            tokens.append(t[:take])
+            masks.append(m[:take])
+            filled += take
+        out_t = np.concatenate(tokens)[: self.seq_len]
+        out_m = np.concatenate(masks)[: self.seq_len]
+        return Example(out_t, out_m, {"window": j, "examples": used})
+
+
+class Collator:
+    """Stack examples into ``input_ids``, ``attention_mask`` and unshifted ``labels``.
+
+    ``max_len`` > 0 truncates longer examples; rows are right-padded to the longest row
+    with the vocabulary's pad id (0 when it has none; padded positions are masked out of
+    attention and loss either way).
+    """
+
+    def __init__(self, pad_id: int | None, max_len: int = 0):
+        self.pad_id = 0 if pad_id is None else int(pad_id)
+        self.max_len = int(max_len)
+
+    def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
+        import torch
+
+        rows = [
+            (e.tokens[: self.max_len], e.loss_mask[: self.max_len]) if self.max_len else (e.tokens, e.loss_mask)
+            for e in examples
+        ]
+        width = max(len(t) for t, _ in rows)
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        attn = np.zeros((len(rows), width), dtype=np.int64)
+        labels = np.full((len(rows), width), -100, dtype=np.int64)
+        for b, (t, m) in enumerate(rows):
+            n = len(t)
+            ids[b, :n] = t
+            attn[b, :n] = 1
+            labels[b, :n] = np.where(m.astype(bool), t, -100)
+        return {
+            "input_ids": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(attn),
+            "labels": torch.from_numpy(labels),
+        }
