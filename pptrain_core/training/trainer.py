@@ -339,12 +339,12 @@ class PrePreTrainer:
 
     def fit(self) -> FitResult:
         """Train, evaluate, and (on the main process) write metrics, the plot, provenance and the bundle."""
+        from transformers.utils import logging as hf_logging
+
         from pptrain_core.bundle import write_json_atomic
         from pptrain_core.config import unstructure
         from pptrain_core.data import VirtualDataset
         from pptrain_core.training.collate import Collator, PackedDataset
-
-        from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
