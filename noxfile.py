@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def core(session: nox.Session) -> None:
     """The core alone, with no plugin installed."""
-    _install(session, "-e", ".[test]")
+    _install(session, "-e", ".[test,train]")
     _pytest(session, "tests", "--ignore=tests/integration")
 
 
@@ -65,7 +65,7 @@ def template(session: nox.Session) -> None:
 
 
 def _install_everything(session: nox.Session, *extra: str) -> None:
-    paths = ["-e", ".[test]"]
+    paths = ["-e", ".[test,train]"]
     for name in PLUGINS:
         paths += ["-e", f"plugins/pptrain-{name}"]
     _install(session, *paths, *extra)
