@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -244,6 +245,35 @@ def sample(
         )
         con.print(text)
         con.print()
+
+
+@app.command("generate")
+def generate(
+    task: str = typer.Argument(..., help="TASK or TASK:PRESET."),
+    split: str = typer.Option("train", "--split", help="Split to write (train, eval, ...)."),
+    count: int = typer.Option(..., "--count", help="Number of examples in the whole split (all shards)."),
+    out: str = typer.Option(..., "--out", help="Output directory."),
+    seed: int = typer.Option(0, "--seed", help="Dataset seed."),
+    start: int = typer.Option(0, "--start", help="Index of the first example."),
+    shard: str = typer.Option("0/1", "--shard", help="Write shard i of n, e.g. 2/8 (for several machines)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing shard."),
+    overrides: list[str] | None = SET_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Write a split to disk as token shards (tokens, loss mask, offsets, manifest) for other trainers."""
+    from pptrain_core.shards import parse_shard, write_shards
+    from pptrain_core.tasks import resolve
+
+    index, total = parse_shard(shard)
+    resolved = resolve(task, _overrides(overrides))
+    manifest = write_shards(
+        resolved, split=split, count=count, out_dir=out, seed=seed, shard_index=index, num_shards=total,
+        start=start, overwrite=overwrite, progress=not as_json,
+    )
+    if as_json:
+        _emit_json(json.loads(Path(manifest).read_text(encoding="utf-8")))
+    else:
+        _console().print(f"wrote {manifest}")
 
 
 @app.command("fit")

@@ -385,6 +385,7 @@ def _manifest(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "pptrain_core_version": __version__,
+        "versions": {"numpy": np.__version__, "task_plugin": _task_plugin(resolved)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "task_ref": resolved.ref,
         "task": resolved.describe(),
@@ -402,6 +403,21 @@ def _manifest(
         },
         "vocab": _vocab_entry(vocab),
     }
+
+
+def _task_plugin(resolved: Any) -> dict[str, Any] | None:
+    """The distribution and version that registered the task, when the registry knows it."""
+    from pptrain_core.plugins import get_registry
+
+    try:
+        registry = get_registry()
+        name = resolved.spec.name
+        if registry.tasks.get(name) is not resolved.spec:
+            return None
+        owner = registry.owner("register_tasks", name)
+    except Exception:  # provenance only: never fail a write over it
+        return None
+    return {"distribution": owner.distribution, "name": owner.name, "version": owner.version}
 
 
 # --------------------------------------------------------------------------- reading
