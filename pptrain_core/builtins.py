@@ -18,3 +18,11 @@ def register_tokenizers(register):
             factory="pptrain_core.tokenizer:NativeTokenizer",
         )
     )
+
+
+@hookimpl
+def register_transfer_policies(register):
+    from pptrain_core.transfer.specs import TRANSFER_POLICIES
+
+    for spec in TRANSFER_POLICIES:
+        register(spec)

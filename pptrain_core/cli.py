@@ -267,8 +267,16 @@ def generate(
     index, total = parse_shard(shard)
     resolved = resolve(task, _overrides(overrides))
     manifest = write_shards(
-        resolved, split=split, count=count, out_dir=out, seed=seed, shard_index=index, num_shards=total,
-        start=start, overwrite=overwrite, progress=not as_json,
+        resolved,
+        split=split,
+        count=count,
+        out_dir=out,
+        seed=seed,
+        shard_index=index,
+        num_shards=total,
+        start=start,
+        overwrite=overwrite,
+        progress=not as_json,
     )
     if as_json:
         _emit_json(json.loads(Path(manifest).read_text(encoding="utf-8")))

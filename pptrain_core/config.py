@@ -91,13 +91,41 @@ def _strict(kind: type, *accepted: type):
     return structure
 
 
-def make_converter() -> cattrs.Converter:
-    """A cattrs converter with strict primitives and unknown keys forbidden."""
+def _is_collection(tp: Any) -> bool:
+    import collections.abc
+    import typing
+
+    origin = typing.get_origin(tp) or tp
+    return origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set)
+
+
+def _base_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_structure_hook(int, _strict(int, int))
     conv.register_structure_hook(float, _strict(float, float, int))
     conv.register_structure_hook(str, _strict(str, str))
     conv.register_structure_hook(bool, _strict(bool, bool))
+    return conv
+
+
+def make_converter() -> cattrs.Converter:
+    """A cattrs converter with strict primitives and unknown keys forbidden.
+
+    A string (or a mapping) is never accepted where a list or tuple is expected: cattrs
+    would otherwise split ``"lm_head"`` into characters.
+    """
+    conv = _base_converter()
+    plain = _base_converter()  # collection hooks without the check, to delegate to
+
+    def collection_hook(tp: Any):
+        def structure(value: Any, _type: Any) -> Any:
+            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+                raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+            return plain.structure(value, _type)
+
+        return structure
+
+    conv.register_structure_hook_factory(_is_collection, collection_hook)
     return conv
 
 
@@ -128,7 +156,9 @@ def _flatten(exc: BaseException, path: str, cls: type | None) -> list[tuple[str,
     if isinstance(exc, FieldValueError):
         return [(f"{path}.{exc.field}", exc.message)]
     if isinstance(exc, KeyError) and exc.args:
-        return [(f"{path}.{exc.args[0]}", "is required but missing")]
+        name = str(exc.args[0])
+        where = path if path.endswith(f".{name}") else f"{path}.{name}"
+        return [(where, "is required but missing")]
     if isinstance(exc, TypeError) and "missing" in str(exc) and "required" in str(exc):
         return [(path, str(exc).split(") ", 1)[-1])]
     return [(path, str(exc))]

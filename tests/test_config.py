@@ -127,3 +127,17 @@ def test_overrides_parse_as_yaml_scalars():
     data = {}
     set_dotted(data, "inner.k", 3)
     assert data == {"inner": {"k": 3}}
+
+
+def test_a_string_is_not_a_list_and_missing_fields_have_one_path():
+    @attrs.frozen
+    class Needs:
+        k: int
+        prefixes: tuple[str, ...] = ()
+
+    with pytest.raises(ConfigError) as info:
+        structure({"k": 1, "prefixes": "lm_head"}, Needs, "$.transfer.params")
+    assert info.value.path == "$.transfer.params.prefixes" and "expected a list" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        structure({}, Needs, "$.p")
+    assert info.value.path == "$.p.k" and "required" in info.value.message

@@ -378,9 +378,9 @@ class ReinitializeEmbeddingTransferPolicy(TransferPolicy):
         if role == "position_embedding":
             if self.config.copy_positions:
                 return Rule("copy", "position embedding copied because copy_positions is set")
-            return Rule("fresh", "position embeddings start fresh (copy_positions is off)")
-        what = "token embeddings start" if role == "token_embedding" else "the output head starts"
-        return Rule("fresh", f"{what} fresh: the downstream vocabulary is not the task's")
+            return Rule("fresh", "position embeddings keep the target's fresh initialisation (copy_positions is off)")
+        what = "token embeddings keep" if role == "token_embedding" else "the output head keeps"
+        return Rule("fresh", f"{what} the target's fresh initialisation")
 
 
 class _ComponentTransfer(TransferPolicy):
@@ -393,7 +393,9 @@ class _ComponentTransfer(TransferPolicy):
         if role == "norm" and self.config.include_norms:
             return Rule("copy", "norm copied because include_norms is set")
         extra = " (include_norms is off)" if role == "norm" else ""
-        return Rule("fresh", f"{self.name} copies {self.component} only; {role} starts fresh{extra}")
+        return Rule(
+            "fresh", f"{self.name} copies {self.component} only; {role} keeps the target's fresh initialisation{extra}"
+        )
 
 
 class AttentionOnlyTransfer(_ComponentTransfer):
@@ -442,7 +444,7 @@ class MeanEmbeddingsTransfer(TransferPolicy):
         if role == "position_embedding":
             if self.config.copy_positions:
                 return Rule("copy", "position embedding copied")
-            return Rule("fresh", "position embeddings start fresh (copy_positions is off)")
+            return Rule("fresh", "position embeddings keep the target's fresh initialisation (copy_positions is off)")
         return Rule("copy", f"body parameter ({role}) copied")
 
 
