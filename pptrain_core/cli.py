@@ -284,6 +284,50 @@ def generate(
         _console().print(f"wrote {manifest}")
 
 
+@app.command("transfer")
+def transfer(
+    bundle: str = typer.Argument(..., help="A transfer bundle (the bundle/ folder of a finished run)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Target: a model file (adapter + params), a save_pretrained dir, or omitted for the bundle's own architecture.",
+    ),
+    policy: str | None = typer.Option(None, "--policy", help="Transfer policy (default: the bundle's suggestion)."),
+    overrides: list[str] | None = typer.Option(None, "--set", help="Policy option, e.g. --set copy_positions=true."),
+    vocab_size: int | None = typer.Option(None, "--vocab-size", help="Target vocabulary size."),
+    tokenizer: str | None = typer.Option(
+        None, "--tokenizer", help="Local HF tokenizer dir: sets the vocabulary size and is copied along."
+    ),
+    out: str | None = typer.Option(None, "--out", help="Output directory (an HF save_pretrained folder)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the target's fresh initialisation."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the report; write nothing."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Move a bundle's weights into a fresh downstream model under a transfer policy."""
+    from pptrain_core.transfer.run import transfer_bundle
+
+    result = transfer_bundle(
+        bundle,
+        out_dir=out,
+        model=model,
+        policy=policy,
+        policy_params=_overrides(overrides),
+        vocab_size=vocab_size,
+        tokenizer=tokenizer,
+        seed=seed,
+        dry_run=dry_run,
+    )
+    if as_json:
+        _emit_json({"out": str(result.out_dir) if result.out_dir else None, "report": result.report.to_json()})
+        return
+    con = _console()
+    result.report.render(con)
+    if result.out_dir:
+        con.print(f"wrote {result.out_dir} (load it with AutoModelForCausalLM.from_pretrained)")
+    else:
+        con.print("dry run: nothing written")
+
+
 @app.command("fit")
 def fit(
     config: str = typer.Argument(..., help="Job file (YAML or TOML) with task, model and run sections."),
