@@ -196,6 +196,30 @@ def _sequential_trainer_class():
                 train_dataset if train_dataset is not None else self.train_dataset
             )
 
+        def _save(self, output_dir=None, state_dict=None):
+            # HF saves modules that are not PreTrainedModel with safetensors.save_file, which
+            # refuses tied (shared) tensors; save_model stores each shared tensor once.
+            from transformers import PreTrainedModel
+
+            model = self.accelerator.unwrap_model(self.model)
+            if isinstance(model, PreTrainedModel):
+                return super()._save(output_dir, state_dict)
+            from safetensors.torch import save_model
+
+            out = output_dir if output_dir is not None else self.args.output_dir
+            os.makedirs(out, exist_ok=True)
+            save_model(model, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            from transformers import PreTrainedModel
+
+            target = self.accelerator.unwrap_model(model if model is not None else self.model)
+            if isinstance(target, PreTrainedModel):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            from safetensors.torch import load_model
+
+            load_model(target, os.path.join(resume_from_checkpoint, "model.safetensors"))
+
     return SequentialTrainer
 
 

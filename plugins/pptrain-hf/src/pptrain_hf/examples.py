@@ -52,6 +52,10 @@ class TinyTransformerLM(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
+        # GPT-2's scale: N(0, 1) embeddings (torch's default) behind a tied head give
+        # logits with a standard deviation near sqrt(d_model) and a first loss far above ln V.
+        nn.init.normal_(self.tok.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
         if tie:
             self.head.weight = self.tok.weight
 
