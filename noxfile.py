@@ -68,6 +68,7 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
     paths = ["-e", ".[test,train]"]
     for name in PLUGINS:
         paths += ["-e", f"plugins/pptrain-{name}"]
+    paths += ["-e", "plugins/pptrain"]  # the batteries-included meta-distribution and import facade
     _install(session, *paths, *extra)
 
 

@@ -341,6 +341,7 @@ class PrePreTrainer:
             include_num_input_tokens_seen="non_padding",
             use_cpu=on_cpu,
             ddp_backend="gloo" if (on_cpu and distributed) else None,
+            ddp_find_unused_parameters=False,
             **kwargs,
         )
 
