@@ -36,7 +36,9 @@ SET_OPT = typer.Option(
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
+    probe = Console()
+    return Console(highlight=False, soft_wrap=False, width=None if probe.is_terminal else 160)
 
 
 def _emit_json(data: Any) -> None:
