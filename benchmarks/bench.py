@@ -128,6 +128,112 @@ def generation(task_filter: set[str] | None, seconds: float, repeats: int) -> li
     return rows
 
 
+def training(steps: int, repeats: int) -> dict[str, object]:
+    """Tokens/s through PrePreTrainer vs a hand-written PyTorch loop: same model, batches, optimizer."""
+    import tempfile
+
+    import torch
+
+    from pptrain_core.data import VirtualDataset
+    from pptrain_core.tasks import create_task
+    from pptrain_core.training import PrePreTrainer, RunConfig
+    from pptrain_core.training.collate import Collator
+    from pptrain_core.training.job import build_adapter
+
+    params = {"model_type": "gpt2", "overrides": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 256}}
+    task = create_task("dyck:small_k8")
+    built = task.build()
+    batch, lr = 8, 1e-3
+
+    def ours() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = RunConfig(
+                output_dir=tmp,
+                max_steps=steps,
+                batch_size=batch,
+                lr=lr,
+                schedule="constant",
+                max_grad_norm=1.0,
+                eval_examples=0,
+                progress=False,
+                export_bundle=False,
+                logging_steps=steps,
+            )
+            summary = PrePreTrainer(task, build_adapter("hf_causal_lm", params), run).fit().summary
+            return summary["tokens_seen"] / summary["wall_time_s"]
+
+    def hand() -> float:
+        model = build_adapter("hf_causal_lm", params).build(built.vocab.size, seed=0)
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        ds = VirtualDataset(built, seed=0, split="train", length=steps * batch)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch, collate_fn=Collator(built.vocab.pad_id))
+        tokens = 0
+        t0 = time.perf_counter()
+        for b in loader:
+            loss = model(**b).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            tokens += int(b["attention_mask"].sum())
+        return tokens / (time.perf_counter() - t0)
+
+    ours_rates, hand_rates = [], []
+    for _ in range(repeats):  # interleaved so drift hits both alike
+        hand_rates.append(hand())
+        ours_rates.append(ours())
+    return {
+        "model": "GPT-2, 2 layers, d 64, 2 heads (hf_causal_lm)",
+        "task": "dyck:small_k8 (256 tokens)",
+        "batch": batch,
+        "steps": steps,
+        "torch_threads": torch.get_num_threads(),
+        "ours_tokens_per_s": statistics.median(ours_rates),
+        "hand_tokens_per_s": statistics.median(hand_rates),
+    }
+
+
+def generation_workers(task_filter: set[str] | None, batches: int, workers: int) -> list[dict[str, object]]:
+    """Tokens/s through a DataLoader with worker processes (batches of 8, pad collation)."""
+    import torch
+
+    from pptrain_core.data import VirtualDataset
+    from pptrain_core.plugins import get_registry
+    from pptrain_core.tasks import resolve
+    from pptrain_core.training.collate import Collator
+
+    reg = get_registry()
+    rows = []
+    for name in sorted(reg.tasks):
+        if task_filter and name not in task_filter:
+            continue
+        for preset in reg.tasks[name].presets:
+            built = resolve(f"{name}:{preset.name}", registry=reg).build()
+            mean_len = (
+                sum(len(built_example) for built_example in VirtualDataset(built, seed=1, split="train", length=16))
+                / 16
+            )
+            n_batches = max(batches, int(400_000 / (8 * mean_len)))
+            ds = VirtualDataset(built, seed=0, split="train", length=n_batches * 8)
+            loader = torch.utils.data.DataLoader(
+                ds, batch_size=8, num_workers=workers, collate_fn=Collator(built.vocab.pad_id)
+            )
+            it = iter(loader)
+            next(it)  # worker start-up is not generation
+            t0 = time.perf_counter()
+            tokens = sum(int(b["attention_mask"].sum()) for b in it)
+            rows.append(
+                {
+                    "task": name,
+                    "preset": preset.name,
+                    "workers": workers,
+                    "tokens_per_s": tokens / (time.perf_counter() - t0),
+                }
+            )
+    return rows
+
+
 def _fmt_rate(x: float) -> str:
     return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.0f} k"
 
@@ -167,13 +273,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1.0, help="time per generation measurement")
     ap.add_argument("--tasks", default="", help="comma-separated task names (default: all installed)")
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON too")
+    ap.add_argument("--train-steps", type=int, default=60, help="steps per training measurement (0 skips it)")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the generation-with-workers table")
     args = ap.parse_args()
 
     info = machine()
     print("CLI start-up ...", flush=True)
     startup = cli_startup(args.repeats * 2)
     print("generation ...", flush=True)
-    gen = generation(set(filter(None, args.tasks.split(","))) or None, args.seconds, args.repeats)
+    task_filter = set(filter(None, args.tasks.split(","))) or None
+    gen = generation(task_filter, args.seconds, args.repeats)
+    train = None
+    if args.train_steps:
+        print("training throughput ...", flush=True)
+        train = training(args.train_steps, max(3, args.repeats // 2))
+    print("generation with workers ...", flush=True)
+    gen_workers = generation_workers(task_filter, 200, args.workers)
 
     header = (
         f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores), Python {info['python']}, "
@@ -215,11 +330,54 @@ def main() -> None:
         generation_table(gen),
         "",
     ]
+    if train is not None:
+        ratio = train["ours_tokens_per_s"] / train["hand_tokens_per_s"]
+        md += [
+            "## Training throughput: PrePreTrainer vs a hand-written loop",
+            "",
+            f"{train['model']} on `{train['task']}`, batch {train['batch']}, AdamW (lr 1e-3, constant), gradient "
+            f"clipping 1.0, fp32, CPU, {train['torch_threads']} torch thread(s); {train['steps']} steps per "
+            "measurement, median of interleaved runs, same process. Both read the same virtual dataset through "
+            "the same collator; ours includes the HF Trainer's bookkeeping (logging, token counting, callbacks).",
+            "",
+            "| loop | tokens / s |",
+            "|---|---:|",
+            f"| `PrePreTrainer` (transformers.Trainer) | {train['ours_tokens_per_s']:,.0f} |",
+            f"| hand-written PyTorch loop | {train['hand_tokens_per_s']:,.0f} |",
+            f"| ratio (ours / hand) | {ratio:.3f} |",
+            "",
+        ]
+    slowest = min((r["tokens_per_s"] for r in gen_workers), default=0.0)
+    md += [
+        f"## Data generation through a DataLoader with {args.workers} workers",
+        "",
+        "Batches of 8, pad collation, at least 200 batches and 400k tokens per preset, timed from the first batch (worker start-up excluded). The last column is "
+        "how many times faster than the training loop above the data arrives: the data is never the "
+        "bottleneck when it is well above 1 (the target is 10).",
+        "",
+        "| task:preset | tokens / s | x training |",
+        "|---|---:|---:|",
+    ]
+    for r in gen_workers:
+        x = r["tokens_per_s"] / train["ours_tokens_per_s"] if train else float("nan")
+        md.append(f"| `{r['task']}:{r['preset']}` | {_fmt_rate(r['tokens_per_s'])} | {x:,.0f} |")
+    md += ["", f"Slowest preset with workers: {_fmt_rate(slowest)} tokens/s.", ""]
     _atomic_write(DOCS / "benchmarks.md", "\n".join(md))
     fill_family_pages(gen, header)
     print(f"wrote {DOCS / 'benchmarks.md'}")
     if args.json:
-        print(json.dumps({"machine": info, "startup": startup, "generation": gen}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "machine": info,
+                    "startup": startup,
+                    "generation": gen,
+                    "training": train,
+                    "generation_workers": gen_workers,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":
