@@ -54,8 +54,10 @@ def main() -> None:
     print(f"  run directory     {out / 'dyck_tiny'}  (metrics.jsonl, loss_curve.png, run.json)")
     print(f"  transfer bundle   {bundle}")
     print(f"  downstream model  {out / 'downstream_init'}  (AutoModelForCausalLM.from_pretrained)")
-    print(f"  final eval loss   {summary['eval_loss']:.4f} nats after {summary['steps']} steps "
-          f"({summary['tokens_seen']:,} tokens, {summary['tokens_per_s']:,.0f} tokens/s)")
+    print(
+        f"  final eval loss   {summary['eval_loss']:.4f} nats after {summary['steps']} steps "
+        f"({summary['tokens_seen']:,} tokens, {summary['tokens_per_s']:,.0f} tokens/s)"
+    )
 
 
 if __name__ == "__main__":
