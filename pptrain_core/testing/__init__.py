@@ -10,6 +10,9 @@
     def test_conformance(check):
         check()
 
+Model adapters have their own suite in :mod:`pptrain_core.testing.adapters`
+(``parametrize_with_adapter_checks``; it imports torch, so it is not re-exported here).
+
 The fixtures (``pptrain_registry_factory``, ``pptrain_register``, ``pptrain_clean_registry``)
 come from the pytest plugin ``pptrain_core.testing.pytest_plugin``, which pytest loads
 automatically once pptrain-core is installed.
