@@ -160,6 +160,9 @@ def presets(task: str = typer.Argument(..., help="Task family name."), as_json: 
 def describe(
     task: str = typer.Argument(..., help="TASK or TASK:PRESET."),
     overrides: list[str] | None = SET_OPT,
+    stats: bool = typer.Option(False, "--stats", help="Measure statistics of a sample of examples."),
+    sample_size: int = typer.Option(200, "--sample", min=1, help="Examples measured by --stats."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Dataset seed for --stats."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Show the resolved config, where each preset value comes from, and the vocabulary."""
@@ -169,6 +172,10 @@ def describe(
     info = resolved.describe()
     built = resolved.build()
     info["vocabulary"] = built.vocab.describe()
+    if stats:
+        from pptrain_core.stats import task_stats
+
+        info["stats"] = task_stats(built, sample=sample_size, seed=seed)
     if as_json:
         _emit_json(info)
         return
@@ -190,6 +197,9 @@ def describe(
     voc = info["vocabulary"]
     specials = ", ".join(f"{k}={v}" for k, v in voc["special_ids"].items()) or "none"
     con.print(f"vocabulary: {voc['size']} ids; special ids: {specials}; first names: {' '.join(voc['first_names'])}")
+    if stats:
+        con.print("statistics:")
+        con.print_json(data=info["stats"])
 
 
 @app.command("sample")
@@ -231,6 +241,14 @@ def sample(
                 "meta": ex.meta,
             }
             sys.stdout.write(json.dumps(record, default=_json_default) + "\n")
+            continue
+        rich_view = getattr(built, "render_rich", None)
+        if callable(rich_view):
+            con.print(
+                f"[bold]#{index}[/bold] {resolved.ref} [{split}] {len(ex)} tokens, {int(ex.loss_mask.sum())} with loss"
+            )
+            con.print(rich_view(ex))
+            con.print()
             continue
         text = Text()
         shown = min(len(ex), max_tokens)

@@ -99,3 +99,41 @@ def test_discovery_does_not_import_torch_or_numpy():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stderr.strip() == "", f"discovery imported: {proc.stderr.strip()}"
+
+
+def test_describe_stats_measures_the_examples(toy_registry, capsys):
+    code, out, _ = run(capsys, "describe", "toy_copy:tiny", "--stats", "--sample", "40", "--json")
+    assert code == 0
+    stats = json.loads(out)["stats"]
+    # x SEP x EOS with |x| = 3: 8 tokens, the copy and EOS (4) carry loss
+    assert stats["length"] == {"mean": 8.0, "min": 8, "max": 8}
+    assert stats["loss_token_share"] == 0.5
+    assert stats["distinct_tokens"] <= 10 + 2 and stats["sample"] == 40
+    assert "family" not in stats
+
+
+def test_families_can_add_stats_and_a_rich_rendering(pptrain_register, capsys):
+    from rich.text import Text
+
+    from pptrain_core import TaskSpec, hookimpl
+    from pptrain_core.testing.toy import CopyConfig, CopyTask
+
+    class Fancy(CopyTask):
+        def stats(self, sample, seed):
+            return {"answered": sample}
+
+        def render_rich(self, example):
+            return Text("FANCY VIEW")
+
+    spec = TaskSpec(name="fancy", summary="s", config_cls=CopyConfig, factory=Fancy)
+
+    class P:
+        @hookimpl
+        def register_tasks(self, register):
+            register(spec)
+
+    pptrain_register(P(), name="fancy")
+    code, out, _ = run(capsys, "describe", "fancy", "--stats", "--sample", "5", "--json")
+    assert json.loads(out)["stats"]["family"] == {"answered": 5}
+    code, out, _ = run(capsys, "sample", "fancy", "-n", "1")
+    assert code == 0 and "FANCY VIEW" in out
