@@ -130,9 +130,10 @@ def test_collator_pads_and_never_shifts_labels(registry):
 def test_packed_windows_are_pure_and_keep_masks(registry):
     task = create_task("toy_copy:tiny", registry=registry).build()  # 8-token examples ending in <eos>
     ds = PackedDataset(task, seed=1, split="train", length=10, seq_len=20)
+    assert ds.stride == 5  # ceil(1.5 * 20 / 8) + 1: a short index range per window
     w = ds[3]
     assert len(w) == 20 and w == PackedDataset(task, seed=1, split="train", length=99, seq_len=20)[3]
-    first = 3 * 20
+    first = 3 * ds.stride
     parts = [example_at(task, 1, "train", first + k) for k in range(3)]
     want_tokens = np.concatenate([p.tokens for p in parts])[:20]
     want_mask = np.concatenate([p.loss_mask for p in parts])[:20]
@@ -154,6 +155,8 @@ def test_packing_inserts_the_end_token_between_examples_without_loss():
     w = PackedDataset(NoEos(), seed=0, split="train", length=1, seq_len=8)[0]
     assert w.tokens.tolist() == [0, 1, 2, 4, 0, 1, 2, 4]
     assert w.loss_mask.tolist() == [0, 1, 1, 0, 0, 1, 1, 0]
+    short = PackedDataset(NoEos(), seed=0, split="train", length=1, seq_len=12, stride=2)[0]
+    assert short.tokens.tolist() == [0, 1, 2, 4, 0, 1, 2]  # the range ran out: a shorter window, padded later
 
 
 def test_hf_loss_predicts_token_t_plus_1_at_position_t(registry, adapter_module):

@@ -5,28 +5,33 @@ Hugging Face causal LMs shift labels themselves (position ``t`` predicts ``t + 1
 shifting here too is the double shift pptrain 0.3.0 suffered from.
 
 Packing is a dataset, not a collator trick, so a window is a pure function of its
-index: window ``j`` concatenates examples ``j * seq_len, j * seq_len + 1, ...`` of the
-underlying virtual dataset (every example has at least one token, so ``seq_len``
-indices are always enough) until ``seq_len`` tokens are filled; the last example is
-cut. Between examples the vocabulary's end token is inserted (without loss) when the
-family has one and the example does not already end with it. Examples keep their own
-loss masks, so the first token of each packed example still carries no loss.
+index: window ``j`` draws on its own range of example indices,
+``j * stride ... (j + 1) * stride - 1`` of the underlying virtual dataset, and
+concatenates them until ``seq_len`` tokens are filled; the last example is cut. The
+stride is 1.5 times the number of examples an average window needs (plus one), from the
+mean length of the split's first 64 examples, so ranges are short and families that
+generate in blocks waste little; when a window's range runs out before the window is
+full (rare), the window is shorter and the collator pads it. Between examples the
+vocabulary's end token is inserted (without loss) when the family has one and the
+example does not already end with it. Examples keep their own loss masks, so the first
+token of each packed example still carries no loss.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from pptrain_core.data import Example, Task, example_at
+from pptrain_core.data import Example, Task, VirtualDataset
 
 
 class PackedDataset:
-    """Fixed-length windows of packed examples; window ``j`` is a pure function of ``j``."""
+    """Windows of up to ``seq_len`` packed examples; window ``j`` is a pure function of ``j``."""
 
-    def __init__(self, task: Task, *, seed: int, split: str, length: int, seq_len: int):
+    def __init__(self, task: Task, *, seed: int, split: str, length: int, seq_len: int, stride: int | None = None):
         if seq_len < 2:
             raise ValueError("seq_len must be at least 2")
         self.task = task
@@ -34,6 +39,13 @@ class PackedDataset:
         self.split = str(split)
         self.length = int(length)
         self.seq_len = int(seq_len)
+        # reads go through a virtual dataset for its block cache (block-generating families)
+        self.examples = VirtualDataset(task, seed=seed, split=split, length=2**62)
+        self.stride = int(stride) if stride else self._default_stride()
+
+    def _default_stride(self, probe: int = 64) -> int:
+        mean = sum(len(self.examples[i]) for i in range(probe)) / probe
+        return int(math.ceil(1.5 * self.seq_len / max(mean, 1.0))) + 1
 
     def __len__(self) -> int:
         return self.length
@@ -46,23 +58,23 @@ class PackedDataset:
         tokens: list[np.ndarray] = []
         masks: list[np.ndarray] = []
         filled = 0
-        first = j * self.seq_len
+        first = j * self.stride
         used = 0
-        while filled < self.seq_len:
-            ex = example_at(self.task, self.seed, self.split, first + used)
+        while filled < self.seq_len and used < self.stride:
+            ex = self.examples[first + used]
             used += 1
             t, m = ex.tokens, ex.loss_mask
             if filled and eos is not None and not (tokens[-1].size and tokens[-1][-1] == eos):
                 tokens.append(np.array([eos], dtype=np.int64))
                 masks.append(np.zeros(1, dtype=np.int8))
                 filled += 1
+                if filled == self.seq_len:
+                    break
             take = min(len(t), self.seq_len - filled)
             tokens.append(t[:take])
             masks.append(m[:take])
             filled += take
-        out_t = np.concatenate(tokens)[: self.seq_len]
-        out_m = np.concatenate(masks)[: self.seq_len]
-        return Example(out_t, out_m, {"window": j, "examples": used})
+        return Example(np.concatenate(tokens), np.concatenate(masks), {"window": j, "examples": used})
 
 
 class Collator:

@@ -1,0 +1,411 @@
+"""The NCA task: rule pools derived per rule, batched rollouts, examples, rendering, stats.
+
+Streams (all through :func:`pptrain_core.data.rng_for`, so any process rebuilds anything):
+
+* candidate ``k`` for slot ``j`` of the ``split`` pool in pool epoch ``e``:
+  ``(seed, "nca-rule", split, e, j, k)``: the rule's weights, then its probe simulation.
+  Slot ``j`` holds the first candidate ``k = 0, 1, ...`` whose probe lies in the band, so
+  rule ``j`` (rejection loop included) is a pure function of ``(seed, split, e, j)``.
+* simulation of example ``i``: ``(seed, split, "nca-sim", i)``: initial grid and noise.
+
+Example ``i`` uses slot ``(i mod sims_per_epoch) mod pool size`` of pool epoch 0
+(``rule_pool="fixed"``) or of pool epoch ``i // sims_per_epoch`` (``"per_epoch"``).
+Train and eval pools come from different ``split`` streams: disjoint with probability 1
+(their weights are independent continuous draws; a collision needs two 584-float draws
+to agree bit for bit).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import multiprocessing
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from pptrain_core.data import Example, Task, TokenizerSpec, example_at, rng_for
+from pptrain_nca.rollout import (
+    RuleWeights,
+    SimDraws,
+    decode_patches,
+    draw_simulation,
+    frame_tokens,
+    gzip_ratio,
+    in_band,
+    patch_ids,
+    rollout,
+    rule_tables,
+    sample_rule,
+)
+from pptrain_nca.specs import NCAConfig
+
+#: Ten distinguishable terminal colours for cell states (cycled beyond ten states).
+PALETTE = (
+    "#000000",
+    "#e6194b",
+    "#3cb44b",
+    "#ffe119",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#46f0f0",
+    "#f032e6",
+    "#fabebe",
+)
+
+#: Slots searched together in one batched probe when a bulk search runs in process.
+SEARCH_CHUNK = 256
+
+#: Most probe simulations in one batched rollout (bounds the noise tensor to ~50 MB).
+MAX_PROBE_BATCH = 512
+
+
+@attrs.frozen
+class PatchNames:
+    """Display names: ``<grid>`` / ``</grid>`` for the delimiters, the id for a patch (picklable)."""
+
+    patch_vocab: int
+
+    def __call__(self, token_id: int) -> str:
+        if token_id == self.patch_vocab:
+            return "<grid>"
+        if token_id == self.patch_vocab + 1:
+            return "</grid>"
+        return str(token_id)
+
+
+@attrs.frozen
+class Rule:
+    """An accepted rule: its weights, its probe's gzip ratio, and the candidates tried."""
+
+    weights: RuleWeights
+    ratio: float
+    attempts: int
+
+
+def loss_mask_for(config: NCAConfig) -> np.ndarray:
+    """No loss on the first ``loss_free_frames`` frames (delimiters included), loss after."""
+    mask = np.ones(config.seq_len, dtype=np.int8)
+    mask[: config.loss_free_frames * config.frame_len] = 0
+    mask[0] = 0
+    return mask
+
+
+class NCATask(Task):
+    """NCA trajectories as patch tokens (see :class:`pptrain_nca.specs.NCAConfig`)."""
+
+    def __init__(self, config: NCAConfig):
+        self.config = config
+        self.block_size = config.block_size
+        self.vocab = TokenizerSpec(size=config.patch_vocab + 2, names=PatchNames(config.patch_vocab))
+        self.start_id = config.patch_vocab
+        self.end_id = config.patch_vocab + 1
+        self._mask = loss_mask_for(config)
+        self._rules: OrderedDict[tuple, Rule] = OrderedDict()
+        self._tried = 0  # candidates probed / accepted in this process: sizes probe batches only
+        self._accepted = 0
+        self._cache_rules = max(4096, min(config.num_rules + config.eval_num_rules, 50_000))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_rules"] = OrderedDict()  # workers rebuild rules on demand
+        return state
+
+    # ----------------------------------------------------------------- pools
+
+    def pool_size(self, split: str) -> int:
+        return self.config.num_rules if split == "train" else self.config.eval_num_rules
+
+    def rule_slot(self, split: str, index: int) -> tuple[int, int]:
+        """``(pool_epoch, slot)`` of the rule example ``index`` of ``split`` uses."""
+        c = self.config
+        epoch = index // c.sims_per_epoch if c.rule_pool == "per_epoch" else 0
+        return epoch, (index % c.sims_per_epoch) % self.pool_size(split)
+
+    def _candidate(self, seed: int, split: str, epoch: int, slot: int, k: int) -> tuple[RuleWeights, SimDraws]:
+        c = self.config
+        rng = rng_for(seed, "nca-rule", split, epoch, slot, k)
+        weights = sample_rule(rng, c.num_states)
+        draws = draw_simulation(
+            rng,
+            grid_size=c.grid_size,
+            num_states=c.num_states,
+            steps=c.burn_in + c.probe_frames - 1,
+            stochastic=c.temperature > 0,
+        )
+        return weights, draws
+
+    def probe_ratios(self, rules: Sequence[RuleWeights], draws: Sequence[SimDraws]) -> list[float]:
+        """The gzip ratio of each rule's probe rollout (``probe_frames`` frames after burn-in)."""
+        c = self.config
+        table, w3 = rule_tables(list(rules), c.device)
+        frames = rollout(
+            table,
+            w3,
+            list(draws),
+            num_states=c.num_states,
+            burn_in=c.burn_in,
+            frames=c.probe_frames,
+            identity_bias=c.identity_bias,
+            temperature=c.temperature,
+        )
+        ids = patch_ids(frames, c.num_states, c.patch_size).reshape(len(draws), -1)
+        return [gzip_ratio(row) for row in ids]
+
+    def search_rules(
+        self, seed: int, split: str, epoch: int, slots: Iterable[int], record: list[float] | None = None
+    ) -> dict[int, Rule]:
+        """Run the rejection loop for several slots at once (no cache); ``record`` gets every ratio.
+
+        Slot ``j`` takes the first candidate ``k = 0, 1, ...`` in the band. To keep batches
+        large when the band is narrow, each round probes the next ``m`` candidates of every
+        pending slot at once (``m`` from the acceptance rate seen so far); candidates past
+        the first accepted one are discarded, so ``m`` changes speed, never the result, and
+        ``record`` holds exactly the candidates up to each slot's accepted one.
+        """
+        c = self.config
+        pending = list(dict.fromkeys(int(s) for s in slots))
+        found: dict[int, Rule] = {}
+        k = 0
+        while pending:
+            if k >= c.max_attempts:
+                raise RuntimeError(
+                    f"no rule found in the band ({c.band_lower}, {c.band_upper}) after {c.max_attempts} "
+                    f"candidates for slot {pending[0]} of the {split!r} pool; widen the band"
+                )
+            rate = (self._accepted + 1) / (self._tried + 2)
+            m = max(1, min(math.ceil(1.5 / rate), MAX_PROBE_BATCH // len(pending), c.max_attempts - k))
+            cands = [self._candidate(seed, split, epoch, j, k + d) for j in pending for d in range(m)]
+            ratios = self.probe_ratios([w for w, _ in cands], [d for _, d in cands])
+            still = []
+            for n, j in enumerate(pending):
+                mine = ratios[n * m : (n + 1) * m]
+                hit = next((d for d, r in enumerate(mine) if in_band(r, c.band_lower, c.band_upper)), None)
+                used = mine if hit is None else mine[: hit + 1]
+                self._tried += len(used)
+                if record is not None:
+                    record.extend(used)
+                if hit is None:
+                    still.append(j)
+                else:
+                    self._accepted += 1
+                    found[j] = Rule(cands[n * m + hit][0], mine[hit], k + hit + 1)
+            pending = still
+            k += m
+        return found
+
+    def rules_for(self, seed: int, split: str, keys: Sequence[tuple[int, int]]) -> list[Rule]:
+        """Accepted rules for ``(pool_epoch, slot)`` keys, searched lazily and cached (LRU)."""
+        missing: dict[int, list[int]] = {}
+        for epoch, slot in keys:
+            if (seed, split, epoch, slot) not in self._rules:
+                missing.setdefault(epoch, []).append(slot)
+        for epoch, slots in missing.items():
+            self._store(seed, split, epoch, self._search_maybe_parallel(seed, split, epoch, slots))
+        out = []
+        for epoch, slot in keys:
+            key = (seed, split, epoch, slot)
+            self._rules.move_to_end(key)
+            out.append(self._rules[key])
+        return out
+
+    def _store(self, seed: int, split: str, epoch: int, found: dict[int, Rule]) -> None:
+        for slot, rule in found.items():
+            self._rules[(seed, split, epoch, slot)] = rule
+        while len(self._rules) > self._cache_rules:
+            self._rules.popitem(last=False)
+
+    def _search_maybe_parallel(self, seed: int, split: str, epoch: int, slots: list[int]) -> dict[int, Rule]:
+        workers = self.config.probe_workers
+        if workers <= 1 or len(slots) < 2 * SEARCH_CHUNK:
+            found: dict[int, Rule] = {}
+            for start in range(0, len(slots), SEARCH_CHUNK):
+                found.update(self.search_rules(seed, split, epoch, slots[start : start + SEARCH_CHUNK]))
+            return found
+        chunks = [slots[i : i + SEARCH_CHUNK] for i in range(0, len(slots), SEARCH_CHUNK)]
+        ctx = multiprocessing.get_context("spawn")
+        found = {}
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = [pool.submit(_search_chunk, self.config, seed, split, epoch, ch) for ch in chunks]
+            for fut in futures:
+                found.update(fut.result())
+        return found
+
+    def prefetch_rules(self, seed: int, split: str = "train", epoch: int = 0, slots: Iterable[int] | None = None) -> int:
+        """Search a whole pool up front (in ``probe_workers`` processes when set); returns rules added."""
+        slots = list(range(self.pool_size(split))) if slots is None else list(slots)
+        todo = [s for s in slots if (seed, split, epoch, s) not in self._rules]
+        if todo:
+            self._store(seed, split, epoch, self._search_maybe_parallel(seed, split, epoch, todo))
+        return len(todo)
+
+    # ----------------------------------------------------------------- examples
+
+    def simulate(self, rules: Sequence[Rule], draws: Sequence[SimDraws]) -> np.ndarray:
+        """Token rows ``(B, seq_len)`` for one simulation per (rule, draws) pair, batched."""
+        c = self.config
+        table, w3 = rule_tables([r.weights for r in rules], c.device)
+        frames = rollout(
+            table,
+            w3,
+            list(draws),
+            num_states=c.num_states,
+            burn_in=c.burn_in,
+            frames=c.frames,
+            identity_bias=c.identity_bias,
+            temperature=c.temperature,
+        )
+        return frame_tokens(frames, c.num_states, c.patch_size)[:, : c.seq_len]
+
+    def draws_for(self, seed: int, *path: str | int) -> SimDraws:
+        c = self.config
+        return draw_simulation(
+            rng_for(seed, *path),
+            grid_size=c.grid_size,
+            num_states=c.num_states,
+            steps=c.burn_in + c.frames - 1,
+            stochastic=c.temperature > 0,
+        )
+
+    def examples(self, seed: int, split: str, indices: Sequence[int]) -> list[Example]:
+        """Examples for any list of indices, in one batched rollout; each from its own streams."""
+        keys = [self.rule_slot(split, i) for i in indices]
+        rules = self.rules_for(seed, split, keys)
+        draws = [self.draws_for(seed, split, "nca-sim", i) for i in indices]
+        rows = self.simulate(rules, draws)
+        out = []
+        for row, (epoch, slot), rule in zip(rows, keys, rules, strict=True):
+            meta = {"rule": slot, "pool_epoch": epoch, "rule_ratio": rule.ratio, "rule_attempts": rule.attempts}
+            out.append(Example(row, self._mask, meta))
+        return out
+
+    def generate(self, rng: np.random.Generator, *, seed: int, split: str, index: int) -> Example:
+        return self.examples(seed, split, [index])[0]
+
+    def generate_block(self, rng: np.random.Generator, *, seed: int, split: str, block: int) -> list[Example]:
+        b = self.block_size
+        return self.examples(seed, split, range(block * b, (block + 1) * b))
+
+    # ----------------------------------------------------------------- rendering
+
+    def frames_of(self, tokens: np.ndarray) -> list[np.ndarray]:
+        """The complete frames of a token row, decoded back to ``(H, W)`` cell grids."""
+        c = self.config
+        fl = c.frame_len
+        out = []
+        for f in range(len(tokens) // fl):
+            chunk = np.asarray(tokens[f * fl : (f + 1) * fl])
+            out.append(decode_patches(chunk[1:-1], c.num_states, c.patch_size, c.grid_size))
+        return out
+
+    def render(self, example: Example) -> str:
+        """Frames as digit grids between ``<grid>`` and ``</grid>`` (a cut last frame as ids)."""
+        c = self.config
+        lines = []
+        frames = self.frames_of(example.tokens)
+        for grid in frames:
+            lines.append("<grid>")
+            sep = "" if c.num_states <= 10 else " "
+            lines.extend(sep.join(str(int(v)) for v in row) for row in grid)
+            lines.append("</grid>")
+        rest = example.tokens[len(frames) * c.frame_len :]
+        if len(rest):
+            lines.append(self.vocab.render(rest) + "  (frame cut at seq_len)")
+        return "\n".join(lines)
+
+    def render_rich(self, example: Example) -> Any:
+        """Frames as small coloured grids, side by side (rich renderable)."""
+        from rich.columns import Columns
+        from rich.text import Text
+
+        panels = []
+        for f, grid in enumerate(self.frames_of(example.tokens)):
+            text = Text(f"t={f}{' (no loss)' if f < self.config.loss_free_frames else ''}\n", style="dim")
+            for row in grid:
+                for v in row:
+                    text.append("██", style=PALETTE[int(v) % len(PALETTE)])
+                text.append("\n")
+            panels.append(text)
+        return Columns(panels, padding=(0, 2))
+
+    # ----------------------------------------------------------------- statistics
+
+    def stats(self, sample: int, seed: int) -> dict[str, Any]:
+        """Band acceptance, gzip-ratio quantiles, token-frequency shape and band stability.
+
+        ``sample`` train-pool slots are searched from scratch (every candidate's ratio
+        recorded) and ``sample`` train examples are generated for the token statistics.
+        """
+        c = self.config
+        record: list[float] = []
+        found = self.search_rules(seed, "train", 0, range(sample), record=record)
+        accepted = [found[j].ratio for j in range(sample)]
+        # band stability: each accepted rule re-simulated from a fresh initial grid
+        restab = [
+            draw_simulation(
+                rng_for(seed, "nca-restab", j),
+                grid_size=c.grid_size,
+                num_states=c.num_states,
+                steps=c.burn_in + c.probe_frames - 1,
+                stochastic=c.temperature > 0,
+            )
+            for j in range(sample)
+        ]
+        again = self.probe_ratios([found[j].weights for j in range(sample)], restab)
+        stable = sum(in_band(r, c.band_lower, c.band_upper) for r in again)
+        counts = np.zeros(c.patch_vocab, dtype=np.int64)
+        for i in range(sample):
+            ex = example_at(self, seed, "train", i)
+            t = ex.tokens[ex.tokens < c.patch_vocab]
+            counts += np.bincount(t, minlength=c.patch_vocab)
+        return {
+            "sample_rules": sample,
+            "sample_examples": sample,
+            "candidates": len(record),
+            "acceptance_rate": sample / len(record),
+            "band": [c.band_lower, c.band_upper],
+            "ratio_quantiles_accepted": _quantiles(accepted),
+            "ratio_quantiles_all": _quantiles(record),
+            "band_stability": stable / sample,
+            "distinct_patch_ids": int((counts > 0).sum()),
+            "patch_vocab": c.patch_vocab,
+            "top10_patch_share": float(np.sort(counts)[::-1][:10].sum() / counts.sum()),
+            "rank_frequency_slope": _rank_slope(counts),
+        }
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
+    qs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    arr = np.asarray(values, dtype=np.float64)
+    return {f"q{int(q * 100):02d}": round(float(np.quantile(arr, q)), 4) for q in qs}
+
+
+def _rank_slope(counts: np.ndarray) -> float | None:
+    """Least-squares slope of log(frequency) against log(rank) over the ids that occur."""
+    ranked = np.sort(counts[counts > 0])[::-1].astype(np.float64)
+    if len(ranked) < 3:
+        return None
+    x = np.log(np.arange(1, len(ranked) + 1))
+    y = np.log(ranked)
+    return round(float(np.polyfit(x, y, 1)[0]), 4)
+
+
+# --------------------------------------------------------------------------- worker pool
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _search_chunk(config: NCAConfig, seed: int, split: str, epoch: int, slots: list[int]) -> dict[int, Rule]:
+    return NCATask(attrs.evolve(config, probe_workers=0)).search_rules(seed, split, epoch, slots)
+
+
+def frames_needed(seq_len: int, frame_len: int) -> int:
+    """``ceil(seq_len / frame_len)``: 27 frames of 38 tokens cover 1,024."""
+    return math.ceil(seq_len / frame_len)
