@@ -42,6 +42,8 @@ class RunConfig:
     batch_size: int = attrs.field(default=8, validator=at_least(1))
     """Sequences per device per micro-batch."""
     grad_accum: int = attrs.field(default=1, validator=at_least(1))
+    eval_batch_size: int = attrs.field(default=0, validator=at_least(0))
+    """Sequences per device per evaluation batch; 0: the same as ``batch_size``."""
     collation: Literal["pad", "pack"] = "pad"
     """``pad``: one example per row, padded to the longest in the batch. ``pack``: several
     examples per fixed ``seq_len`` window, loss masks kept."""

@@ -312,7 +312,7 @@ class PrePreTrainer:
             output_dir=str(run_dir / "checkpoints"),
             max_steps=max(r.max_steps, 1),
             per_device_train_batch_size=r.batch_size,
-            per_device_eval_batch_size=r.batch_size,
+            per_device_eval_batch_size=r.eval_batch_size or r.batch_size,
             gradient_accumulation_steps=r.grad_accum,
             learning_rate=r.lr,
             weight_decay=r.weight_decay,
