@@ -95,3 +95,6 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: CLI start-up and generation throughput; writes docs/benchmarks.md."""
     _install_everything(session)
     session.run("python", "benchmarks/bench.py", *session.posargs, env=TEST_ENV)
+    # family benchmarks next to pptrain 0.3.0 (each installs it into its own --target folder)
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script.relative_to(ROOT)), env=TEST_ENV)
