@@ -76,7 +76,7 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
 def integration(session: nox.Session) -> None:
     """Every in-repo plugin installed together: cross-plugin and CLI checks."""
     _install_everything(session)
-    _pytest(session, "tests/integration")
+    _pytest(session, "tests/integration", "plugins/pptrain/tests")
 
 
 @nox.session

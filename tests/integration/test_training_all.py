@@ -148,22 +148,3 @@ def test_torchrun_two_processes_match_one_process_with_twice_the_batch(tmp_path)
     s1 = json.loads((tmp_path / "single" / "summary.json").read_text())
     s2 = json.loads((tmp_path / "double" / "summary.json").read_text())
     assert s1["steps"] == s2["steps"] == 6
-
-
-def test_facade_quick_start(tmp_path):
-    """The familiar import path from the pptrain meta-distribution runs as documented."""
-    pptrain = pytest.importorskip("pptrain")
-    from pptrain.integrations import HFCausalLMAdapter, HFModelConfig
-    from pptrain.transfer import ReinitializeEmbeddingTransferPolicy
-
-    task = pptrain.create_task("dyck:smoke")
-    tiny = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
-    adapter = HFCausalLMAdapter(HFModelConfig(model_type="gpt2", overrides=tiny))
-    run = pptrain.RunConfig(
-        output_dir=str(tmp_path / "run"), max_steps=3, batch_size=2, progress=False, eval_examples=0
-    )
-    bundle = pptrain.PrePreTrainer(task, adapter, run).fit().load_transfer_bundle()
-    target = HFCausalLMAdapter(HFModelConfig(model_type="gpt2", overrides=tiny)).build(500)
-    report = ReinitializeEmbeddingTransferPolicy().apply_bundle(bundle, target)
-    actions = {row.action for row in report.rows}
-    assert "copied" in actions and "reinitialised" in actions
