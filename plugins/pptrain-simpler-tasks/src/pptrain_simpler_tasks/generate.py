@@ -1,0 +1,482 @@
+"""Generators for Wu et al.'s simpler synthetic tasks (written from the reference's description).
+
+Every sampler follows ``tasks_with_tokens.py`` of ``felixzli/synthetic_pretraining@58a6e0b``
+step by step (which lengths are drawn, from which ranges, in which order), with numpy in
+place of Python's ``random``. Where the reference calls ``random.randint(a, b)`` we draw
+``a + floor(u * (b - a + 1))`` from a buffered stream of uniforms; token lists are drawn
+as numpy arrays. The whole input (arguments plus the ``<arg>`` divider) is redrawn,
+including any positive/negative coin, until its length is inside
+``[min_length, max_length]``, exactly as the reference's ``generate_example`` loop does.
+
+Examples are generated in blocks of :attr:`SimplerTasksTask.block_size` consecutive
+indices from the block's own seed, so example ``i`` is a pure function of
+``(seed, split, i)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from pptrain_core.data import Example, SymbolicTask, TokenizerSpec, VirtualDataset
+from pptrain_simpler_tasks.specs import (
+    ARG,
+    BINARY_TASKS,
+    DIGIT0,
+    EMPTY,
+    END,
+    NO,
+    PAD,
+    SEP,
+    SPECIAL_NAMES,
+    SYMBOL0,
+    WORD,
+    YES,
+    SimplerTasksConfig,
+    task_token,
+)
+
+MAX_DRAWS = 100_000
+"""Give up (with an error naming the task) after this many rejected candidates."""
+
+
+@attrs.frozen
+class SymbolNames:
+    """Display names: the fixed special names, ``<reserved_i>``, and ``s<k>`` for symbol ``k``."""
+
+    def __call__(self, token_id: int) -> str:
+        token_id = int(token_id)
+        if token_id >= SYMBOL0:
+            return f"s{token_id - SYMBOL0}"
+        return SPECIAL_NAMES.get(token_id, f"<reserved_{token_id}>")
+
+
+def simpler_vocab(vocab_size: int) -> TokenizerSpec:
+    """``64 + vocab_size`` ids: fixed specials, digits and task names, then the symbols."""
+    return TokenizerSpec(size=SYMBOL0 + vocab_size, names=SymbolNames(), pad_id=PAD, eos_id=END, sep_id=SEP)
+
+
+# --------------------------------------------------------------------------- random source
+
+
+class Source:
+    """One generator's draws: fast buffered scalar integers and numpy token arrays."""
+
+    __slots__ = ("rng", "vocab_size", "_buf", "_i", "_tok", "_j", "_flt", "_k")
+
+    def __init__(self, rng: np.random.Generator, vocab_size: int):
+        self.rng = rng
+        self.vocab_size = vocab_size
+        self._buf: list[float] = []
+        self._i = 0
+        self._tok = np.empty(0, dtype=np.int64)
+        self._j = 0
+        self._flt = np.empty(0)
+        self._k = 0
+
+    def uniform(self) -> float:
+        if self._i == len(self._buf):
+            self._buf = self.rng.random(512).tolist()
+            self._i = 0
+        u = self._buf[self._i]
+        self._i += 1
+        return u
+
+    def randint(self, low: int, high: int) -> int:
+        """Uniform on ``[low, high]``, both ends included (Python's ``random.randint``)."""
+        if high < low:
+            raise ValueError(f"empty range [{low}, {high}]")
+        return low + int(self.uniform() * (high - low + 1))
+
+    def tokens(self, n: int) -> np.ndarray:
+        """``n`` symbol ids drawn uniformly with replacement (``random.choices``).
+
+        Served from a buffer refilled 4,096 draws at a time (one numpy call instead of one
+        per list); the result is a view of a buffer that is never refilled in place.
+        """
+        if self._j + n > len(self._tok):
+            self._tok = self.rng.integers(SYMBOL0, SYMBOL0 + self.vocab_size, size=max(4096, n), dtype=np.int64)
+            self._j = 0
+        out = self._tok[self._j : self._j + n]
+        self._j += n
+        return out
+
+    def indices(self, n: int, k: int) -> np.ndarray:
+        """``n`` indices uniform on ``[0, k)`` (``random.choices`` from a list of ``k``)."""
+        if self._k + n > len(self._flt):
+            self._flt = self.rng.random(max(4096, n))
+            self._k = 0
+        out = (self._flt[self._k : self._k + n] * k).astype(np.int64)
+        self._k += n
+        return out
+
+    def distinct(self, k: int) -> np.ndarray:
+        """``k`` distinct symbol ids, a uniform random subset (``random.sample``).
+
+        The first ``k`` distinct values of a uniform stream are a uniform ``k``-subset;
+        when the vocabulary is too small for that to be quick, a numpy sample instead.
+        """
+        if 4 * k <= self.vocab_size:
+            got = self.tokens(2 * k)
+            _, first = np.unique(got, return_index=True)
+            if len(first) >= k:
+                return got[np.sort(first)[:k]]
+        return SYMBOL0 + self.rng.choice(self.vocab_size, size=k, replace=False)
+
+    def partition(self, n: int, k: int, *, zeros: bool) -> np.ndarray:
+        """``n`` split into ``k`` parts by a uniform multinomial (each part >= 1 unless ``zeros``).
+
+        A uniform multinomial is the bin counts of balls thrown uniformly into ``k`` bins,
+        which is how it is drawn here (one vectorised draw and a ``bincount``).
+        """
+        balls = n if zeros else n - k
+        counts = np.bincount(self.indices(balls, k), minlength=k)
+        return counts if zeros else counts + 1
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@attrs.define(eq=False, slots=True)
+class Problem:
+    """One task instance: the first argument, the second (binary tasks), and the branch taken."""
+
+    task: str
+    seq: np.ndarray
+    query: np.ndarray | None = None
+    positive: bool | None = None
+
+    def input_tokens(self) -> np.ndarray:
+        if self.query is None:
+            return self.seq
+        return np.concatenate([self.seq, np.array([ARG], dtype=np.int64), self.query])
+
+
+def find(seq: np.ndarray, query: np.ndarray) -> int:
+    """Index of the first occurrence of ``query`` as a contiguous run of ``seq``, or -1."""
+    n, m = len(seq), len(query)
+    if m == 0:
+        return 0
+    if m > n:
+        return -1
+    starts = np.flatnonzero(seq[: n - m + 1] == query[0])
+    if len(starts) == 0:
+        return -1
+    if m == 1:
+        return int(starts[0])
+    hits = (sliding_window_view(seq, m)[starts] == query).all(axis=1)
+    return int(starts[hits.argmax()]) if hits.any() else -1
+
+
+def _runs(src: Source, n: int, chars_from: np.ndarray | None, shuffle: bool) -> np.ndarray:
+    """The reference's run construction: ``n`` tokens in non-empty runs of one token each."""
+    if chars_from is None:
+        parts = src.randint(1, n)
+        chars = src.tokens(parts)
+    else:
+        parts = len(chars_from)
+        chars = chars_from[src.indices(parts, parts)]
+    seq = np.repeat(chars, src.partition(n, parts, zeros=False))
+    if shuffle:
+        src.rng.shuffle(seq)
+    return seq
+
+
+def _plain(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    return Problem(task, src.tokens(src.randint(cfg.min_length, cfg.max_length)))
+
+
+def _dedup_or_set(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    n = src.randint(cfg.min_length, cfg.max_length)
+    return Problem(task, _runs(src, n, None, shuffle=task == "set"))
+
+
+def _longest_word(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    words = src.randint(1, cfg.max_length // 2)
+    spaces = words - 1
+    letters = src.randint(max(cfg.min_length - spaces, words), cfg.max_length - spaces)
+    lengths = src.partition(letters, words, zeros=False)
+    body = src.tokens(letters)
+    out = np.full(letters + spaces, WORD, dtype=np.int64)
+    word_of = np.repeat(np.arange(words), lengths)
+    out[np.arange(letters) + word_of] = body
+    return Problem(task, out)
+
+
+def _query_present(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    total = cfg.max_length - 1
+    q_len = src.randint(1, total // 3)  # query <= half the sequence: q + q/0.5 <= total
+    s_len = src.randint(2 * q_len, total - q_len)
+    query = src.tokens(q_len)
+    times = src.randint(1, s_len // q_len)
+    gaps = src.partition(s_len - times * q_len, times + 1, zeros=True)
+    filler = src.tokens(int(gaps.sum()))
+    pieces, at = [], 0
+    for i, g in enumerate(gaps.tolist()):
+        pieces.append(filler[at : at + g])
+        at += g
+        if i < times:
+            pieces.append(query)
+    return Problem(task, np.concatenate(pieces), query, True)
+
+
+def _query_absent(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem | None:
+    if src.uniform() < 0.01:  # the reference's 1%: a query longer than the sequence
+        if cfg.min_length + 1 > cfg.max_length:
+            return None
+        q_len = src.randint(cfg.min_length + 1, cfg.max_length)
+        query = src.tokens(q_len)
+        return Problem(task, src.tokens(src.randint(0, q_len - 1)), query, False)
+    s_len = src.randint(cfg.min_length, cfg.max_length)
+    q_len = src.randint(cfg.min_length, s_len)
+    for _ in range(MAX_DRAWS):
+        query = src.tokens(q_len)
+        seq = src.tokens(s_len)
+        if find(seq, query) < 0:
+            return Problem(task, seq, query, False)
+    raise RuntimeError(f"{task}: no query-free sequence after {MAX_DRAWS} draws; raise vocab_size")
+
+
+def _search_or_delete(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem | None:
+    share = cfg.search_positive_share if task == "search" else cfg.delete_positive_share
+    if src.uniform() < share:
+        return _query_present(src, cfg, task)
+    return _query_absent(src, cfg, task)
+
+
+def _count(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    s_len = src.randint(cfg.min_length - 2, cfg.max_length - 2)
+    q = src.tokens(1)
+    hits = src.randint(0, s_len)
+    seq = np.concatenate([np.repeat(q, hits), src.tokens(s_len - hits)])
+    src.rng.shuffle(seq)
+    return Problem(task, seq, q)
+
+
+def _sort(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    total = cfg.max_length - 1
+    o_len = src.randint(cfg.min_length // 2, total // 2)
+    order = src.tokens(o_len)  # drawn with replacement, as the reference
+    s_len = src.randint(o_len, total - o_len)
+    return Problem(task, _runs(src, s_len, order, shuffle=True), order)
+
+
+def _replace(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    seq = src.tokens(src.randint(cfg.min_length - 3, cfg.max_length - 3))
+    distinct = np.unique(seq)
+    key = distinct[src.randint(0, len(distinct) - 1)]
+    value = src.tokens(1)[0]
+    return Problem(task, seq, np.array([key, value], dtype=np.int64))
+
+
+def _set_operands(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    total = src.randint(cfg.min_length - 1, cfg.max_length - 1)
+    n1 = src.randint(0, total)
+    pool = src.distinct(total // 2)
+    picks = pool[src.indices(total, len(pool))]
+    seq1, seq2 = picks[:n1], picks[n1:]
+    return Problem(task, seq1, seq2)
+
+
+SAMPLERS = {
+    "copy": _plain,
+    "reverse": _plain,
+    "first_char": _plain,
+    "last_char": _plain,
+    "length": _plain,
+    "duplicate": _plain,
+    "set": _dedup_or_set,
+    "deduplicate": _dedup_or_set,
+    "longest_word": _longest_word,
+    "search": _search_or_delete,
+    "delete": _search_or_delete,
+    "count": _count,
+    "sort": _sort,
+    "replace": _replace,
+    "union": _set_operands,
+    "intersect": _set_operands,
+    "set_1_minus_2": _set_operands,
+    "set_2_minus_1": _set_operands,
+}
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+def digits(n: int) -> np.ndarray:
+    """Decimal digit tokens of a non-negative integer, most significant first."""
+    return np.array([DIGIT0 + int(c) for c in str(n)], dtype=np.int64)
+
+
+def python_set_order(task: str, a: np.ndarray, b: np.ndarray) -> list[int]:
+    """The reference's set operation on Python ints, in CPython's ``list(set)`` order."""
+    s1, s2 = set(a.tolist()), set(b.tolist())
+    if task == "union":
+        return list(s1.union(s2))
+    if task == "intersect":
+        return list(s1.intersection(s2))
+    if task == "set_1_minus_2":
+        return list(s1 - s2)
+    return list(s2 - s1)
+
+
+def _longest(seq: np.ndarray) -> np.ndarray:
+    bounds = np.flatnonzero(seq == WORD)
+    starts = np.concatenate([[0], bounds + 1])
+    ends = np.concatenate([bounds, [len(seq)]])
+    i = int(np.argmax(ends - starts))  # argmax keeps the first longest
+    return seq[starts[i] : ends[i]]
+
+
+def solve(p: Problem) -> np.ndarray:
+    """The answer tokens (possibly empty) for a problem."""
+    t, s, q = p.task, p.seq, p.query
+    if t == "copy":
+        return s
+    if t == "reverse":
+        return s[::-1]
+    if t == "first_char":
+        return s[:1]
+    if t == "last_char":
+        return s[-1:]
+    if t == "length":
+        return digits(len(s))
+    if t == "duplicate":
+        return np.repeat(s, 2)
+    if t == "set":
+        return np.array(list(dict.fromkeys(s.tolist())), dtype=np.int64)
+    if t == "deduplicate":
+        keep = np.ones(len(s), dtype=bool)
+        keep[1:] = s[1:] != s[:-1]
+        return s[keep]
+    if t == "longest_word":
+        return _longest(s)
+    if t == "search":
+        return np.array([YES if find(s, q) >= 0 else NO], dtype=np.int64)
+    if t == "delete":
+        i = find(s, q)
+        return s if i < 0 else np.concatenate([s[:i], s[i + len(q) :]])
+    if t == "count":
+        return digits(int((s == q[0]).sum()))
+    if t == "sort":
+        rank = {c: i for i, c in enumerate(q.tolist())}  # a repeated symbol keeps its last position
+        keys = np.array([rank[c] for c in s.tolist()], dtype=np.int64)
+        return s[np.argsort(keys, kind="stable")]
+    if t == "replace":
+        return np.where(s == q[0], q[1], s)
+    return np.array(python_set_order(t, s, q), dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- task
+
+
+class SimplerTasksTask(SymbolicTask):
+    """``[task] input <sep> output <end>``; loss on ``output <end>`` (``<empty>`` if no output)."""
+
+    block_size = 32
+
+    def __init__(self, config: SimplerTasksConfig):
+        self.config = config
+        self.vocab = simpler_vocab(config.vocab_size)
+        self._tasks = tuple(config.tasks)
+
+    def sample(self, rng: np.random.Generator | Source) -> Problem:
+        src = rng if isinstance(rng, Source) else Source(rng, self.config.vocab_size)
+        cfg = self.config
+        task = self._tasks[src.randint(0, len(self._tasks) - 1)] if len(self._tasks) > 1 else self._tasks[0]
+        sampler = SAMPLERS[task]
+        binary = task in BINARY_TASKS
+        for _ in range(MAX_DRAWS):
+            p = sampler(src, cfg, task)
+            if p is None:
+                continue
+            n = len(p.seq) + (1 + len(p.query) if binary else 0)
+            if cfg.min_length <= n <= cfg.max_length:
+                return p
+        raise RuntimeError(f"{task}: no input inside [{cfg.min_length}, {cfg.max_length}] after {MAX_DRAWS} draws")
+
+    def solve(self, problem: Problem) -> np.ndarray:
+        return solve(problem)
+
+    def serialize(self, problem: Problem, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        head = np.array([task_token(problem.task)], dtype=np.int64)
+        prompt = np.concatenate([head, problem.input_tokens(), np.array([SEP], dtype=np.int64)])
+        body = answer if len(answer) else np.array([EMPTY], dtype=np.int64)
+        return prompt, np.concatenate([body, np.array([END], dtype=np.int64)])
+
+    def _example(self, src: Source) -> Example:
+        # serialize() written into one preallocated array: same layout, fewer numpy calls
+        problem = self.sample(src)
+        answer = self.solve(problem)
+        seq, query = problem.seq, problem.query
+        ns = len(seq)
+        n_in = ns if query is None else ns + 1 + len(query)
+        n_ans = len(answer)
+        tokens = np.empty(n_in + 3 + max(n_ans, 1), dtype=np.int64)
+        tokens[0] = task_token(problem.task)
+        tokens[1 : 1 + ns] = seq
+        if query is not None:
+            tokens[1 + ns] = ARG
+            tokens[2 + ns : 1 + n_in] = query
+        tokens[1 + n_in] = SEP
+        if n_ans:
+            tokens[2 + n_in : -1] = answer
+        else:
+            tokens[2 + n_in] = EMPTY
+        tokens[-1] = END
+        mask = np.zeros(len(tokens), dtype=np.int8)
+        mask[2 + n_in :] = 1
+        meta: dict[str, Any] = {"task": problem.task, "input_length": n_in, "answer_length": n_ans}
+        if problem.positive is not None:
+            meta["positive"] = problem.positive
+        return Example(tokens, mask, meta)
+
+    def generate(self, rng: np.random.Generator, *, seed: int, split: str, index: int) -> Example:
+        return self._example(Source(rng, self.config.vocab_size))
+
+    def generate_block(self, rng: np.random.Generator, *, seed: int, split: str, block: int) -> list[Example]:
+        src = Source(rng, self.config.vocab_size)
+        return [self._example(src) for _ in range(self.block_size)]
+
+    def stats(self, *, sample: int, seed: int = 0) -> dict[str, Any]:
+        """Input and answer length distributions, the task mix and the positive shares."""
+        ds = VirtualDataset(self, seed=seed, split="train", length=sample)
+        inputs: list[int] = []
+        answers: list[int] = []
+        mix: Counter[str] = Counter()
+        positive: dict[str, list[int]] = {}
+        empty: Counter[str] = Counter()
+        for ex in ds:
+            m = ex.meta
+            inputs.append(m["input_length"])
+            answers.append(m["answer_length"])
+            mix[m["task"]] += 1
+            if m["answer_length"] == 0:
+                empty[m["task"]] += 1
+            if "positive" in m:
+                positive.setdefault(m["task"], []).append(int(m["positive"]))
+
+        def dist(values: list[int]) -> dict[str, float]:
+            a = np.asarray(values, dtype=np.float64)
+            q = np.percentile(a, [10, 50, 90])
+            return {
+                "min": float(a.min()),
+                "p10": float(q[0]),
+                "median": float(q[1]),
+                "p90": float(q[2]),
+                "max": float(a.max()),
+                "mean": float(a.mean()),
+            }
+
+        return {
+            "input_length": dist(inputs),
+            "answer_length": dist(answers),
+            "task_mix": {t: mix[t] / sample for t in self._tasks},
+            "positive_share": {t: sum(v) / len(v) for t, v in positive.items()},
+            "empty_answer_share": {t: empty[t] / mix[t] for t in self._tasks if mix[t]},
+            "input_bound": [self.config.min_length, self.config.max_length],
+        }
