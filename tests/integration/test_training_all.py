@@ -50,9 +50,10 @@ def test_every_family_trains_on_token_t_plus_1_at_position_t(task):
     built = resolved.build()
     examples = [example_at(built, 0, "train", i) for i in range(2)]
     longest = max(len(e) for e in examples)
-    model = _tiny_gpt2(max(longest, 64)).build(built.vocab.size, seed=0)
+    window = longest + 32  # a whole example (with its loss-carrying answer) plus part of the next
+    model = _tiny_gpt2(window).build(built.vocab.size, seed=0)
     _check_alignment(model, Collator(built.vocab.pad_id)(examples))
-    packed = PackedDataset(built, seed=0, split="train", length=2, seq_len=64)
+    packed = PackedDataset(built, seed=0, split="train", length=2, seq_len=window)
     _check_alignment(model, Collator(built.vocab.pad_id)([packed[0], packed[1]]))
 
 
