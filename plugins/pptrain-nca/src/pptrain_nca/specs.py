@@ -24,9 +24,7 @@ from pptrain_core.specs import MetricSpec, Preset, Provenance, Source, TaskSpec
 PAPER = "Lee, Han, Kumar, Agrawal 2026, arXiv 2603.10055"
 REPO = "danihyunlee/nca-pre-pretraining@bdd1c71 (read via ayushnangia/nca-pre-pretraining)"
 BLOG = "hanseungwook.github.io/blog/nca-pre-pre-training"
-CITATION = (
-    "Lee, Han, Kumar, Agrawal. Training Language Models via Neural Cellular Automata. 2026. arXiv:2603.10055."
-)
+CITATION = "Lee, Han, Kumar, Agrawal. Training Language Models via Neural Cellular Automata. 2026. arXiv:2603.10055."
 
 #: Largest patch vocabulary we allow (states ** (patch ** 2)); ids must fit int32 for the
 #: gzip probe's byte layout and the model's embedding must stay sane.
@@ -90,9 +88,7 @@ class NCAConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.grid_size % self.patch_size:
-            raise FieldValueError(
-                "patch_size", f"must divide grid_size ({self.grid_size}), got {self.patch_size}"
-            )
+            raise FieldValueError("patch_size", f"must divide grid_size ({self.grid_size}), got {self.patch_size}")
         if self.num_states ** (self.patch_size**2) > MAX_PATCH_VOCAB:
             raise FieldValueError(
                 "num_states",

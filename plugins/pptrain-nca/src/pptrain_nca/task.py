@@ -46,7 +46,7 @@ from pptrain_nca.specs import NCAConfig
 
 #: Ten distinguishable terminal colours for cell states (cycled beyond ten states).
 PALETTE = (
-    "#000000",
+    "#808080",
     "#e6194b",
     "#3cb44b",
     "#ffe119",
@@ -60,6 +60,9 @@ PALETTE = (
 
 #: Slots searched together in one batched probe when a bulk search runs in process.
 SEARCH_CHUNK = 256
+
+#: Examples ahead of a block whose rules are searched with the block's (speed only).
+LOOKAHEAD = 480
 
 #: Most probe simulations in one batched rollout (bounds the noise tensor to ~50 MB).
 MAX_PROBE_BATCH = 512
@@ -105,7 +108,7 @@ class NCATask(Task):
         self.vocab = TokenizerSpec(size=config.patch_vocab + 2, names=PatchNames(config.patch_vocab))
         self.start_id = config.patch_vocab
         self.end_id = config.patch_vocab + 1
-        self._mask = loss_mask_for(config)
+        self.loss_mask = loss_mask_for(config)
         self._rules: OrderedDict[tuple, Rule] = OrderedDict()
         self._tried = 0  # candidates probed / accepted in this process: sizes probe batches only
         self._accepted = 0
@@ -236,7 +239,9 @@ class NCATask(Task):
                 found.update(fut.result())
         return found
 
-    def prefetch_rules(self, seed: int, split: str = "train", epoch: int = 0, slots: Iterable[int] | None = None) -> int:
+    def prefetch_rules(
+        self, seed: int, split: str = "train", epoch: int = 0, slots: Iterable[int] | None = None
+    ) -> int:
         """Search a whole pool up front (in ``probe_workers`` processes when set); returns rules added."""
         slots = list(range(self.pool_size(split))) if slots is None else list(slots)
         todo = [s for s in slots if (seed, split, epoch, s) not in self._rules]
@@ -273,15 +278,26 @@ class NCATask(Task):
         )
 
     def examples(self, seed: int, split: str, indices: Sequence[int]) -> list[Example]:
-        """Examples for any list of indices, in one batched rollout; each from its own streams."""
+        """Examples for any list of indices, in one batched rollout; each from its own streams.
+
+        When a rule is missing and the reader looks sequential (the rule of the example just
+        before is cached), the rules of the next ``LOOKAHEAD`` examples are searched with it
+        in one batch. Rules are pure functions of their slot, so this changes speed only.
+        """
         keys = [self.rule_slot(split, i) for i in indices]
+        first = min(indices)
+        sequential = first > 0 and (seed, split, *self.rule_slot(split, first - 1)) in self._rules
+        if sequential and any((seed, split, e, j) not in self._rules for e, j in keys):
+            last = max(indices)
+            ahead = [self.rule_slot(split, i) for i in range(last + 1, last + 1 + LOOKAHEAD)]
+            self.rules_for(seed, split, keys + [k for k in ahead if k not in keys])
         rules = self.rules_for(seed, split, keys)
         draws = [self.draws_for(seed, split, "nca-sim", i) for i in indices]
         rows = self.simulate(rules, draws)
         out = []
         for row, (epoch, slot), rule in zip(rows, keys, rules, strict=True):
             meta = {"rule": slot, "pool_epoch": epoch, "rule_ratio": rule.ratio, "rule_attempts": rule.attempts}
-            out.append(Example(row, self._mask, meta))
+            out.append(Example(row, self.loss_mask, meta))
         return out
 
     def generate(self, rng: np.random.Generator, *, seed: int, split: str, index: int) -> Example:
@@ -404,8 +420,3 @@ def _worker_init() -> None:
 
 def _search_chunk(config: NCAConfig, seed: int, split: str, epoch: int, slots: list[int]) -> dict[int, Rule]:
     return NCATask(attrs.evolve(config, probe_workers=0)).search_rules(seed, split, epoch, slots)
-
-
-def frames_needed(seq_len: int, frame_len: int) -> int:
-    """``ceil(seq_len / frame_len)``: 27 frames of 38 tokens cover 1,024."""
-    return math.ceil(seq_len / frame_len)

@@ -66,7 +66,7 @@ def simpler_vocab(vocab_size: int) -> TokenizerSpec:
 class Source:
     """One generator's draws: fast buffered scalar integers and numpy token arrays."""
 
-    __slots__ = ("rng", "vocab_size", "_buf", "_i", "_tok", "_j", "_flt", "_k")
+    __slots__ = ("rng", "vocab_size", "_buf", "_i", "_tok", "_tok_list", "_j", "_flt", "_flt_list", "_k")
 
     def __init__(self, rng: np.random.Generator, vocab_size: int):
         self.rng = rng
@@ -74,8 +74,10 @@ class Source:
         self._buf: list[float] = []
         self._i = 0
         self._tok = np.empty(0, dtype=np.int64)
+        self._tok_list: list[int] | None = None
         self._j = 0
         self._flt = np.empty(0)
+        self._flt_list: list[float] | None = None
         self._k = 0
 
     def uniform(self) -> float:
@@ -99,18 +101,46 @@ class Source:
         per list); the result is a view of a buffer that is never refilled in place.
         """
         if self._j + n > len(self._tok):
-            self._tok = self.rng.integers(SYMBOL0, SYMBOL0 + self.vocab_size, size=max(4096, n), dtype=np.int64)
-            self._j = 0
+            self._refill_tokens(n)
         out = self._tok[self._j : self._j + n]
+        self._j += n
+        return out
+
+    def _refill_tokens(self, n: int) -> None:
+        self._tok = self.rng.integers(SYMBOL0, SYMBOL0 + self.vocab_size, size=max(4096, n), dtype=np.int64)
+        self._tok_list = None
+        self._j = 0
+
+    def tokens_list(self, n: int) -> list[int]:
+        """:meth:`tokens` as a Python list: the same draws from the same buffer."""
+        if self._j + n > len(self._tok):
+            self._refill_tokens(n)
+        if self._tok_list is None:
+            self._tok_list = self._tok.tolist()
+        out = self._tok_list[self._j : self._j + n]
         self._j += n
         return out
 
     def indices(self, n: int, k: int) -> np.ndarray:
         """``n`` indices uniform on ``[0, k)`` (``random.choices`` from a list of ``k``)."""
         if self._k + n > len(self._flt):
-            self._flt = self.rng.random(max(4096, n))
-            self._k = 0
+            self._refill_floats(n)
         out = (self._flt[self._k : self._k + n] * k).astype(np.int64)
+        self._k += n
+        return out
+
+    def _refill_floats(self, n: int) -> None:
+        self._flt = self.rng.random(max(4096, n))
+        self._flt_list = None
+        self._k = 0
+
+    def indices_list(self, n: int, k: int) -> list[int]:
+        """:meth:`indices` as a Python list: the same draws, ``int(u * k)`` as numpy's cast."""
+        if self._k + n > len(self._flt):
+            self._refill_floats(n)
+        if self._flt_list is None:
+            self._flt_list = self._flt.tolist()
+        out = [int(u * k) for u in self._flt_list[self._k : self._k + n]]
         self._k += n
         return out
 
@@ -120,12 +150,15 @@ class Source:
         The first ``k`` distinct values of a uniform stream are a uniform ``k``-subset;
         when the vocabulary is too small for that to be quick, a numpy sample instead.
         """
+        return np.array(self.distinct_list(k), dtype=np.int64)
+
+    def distinct_list(self, k: int) -> list[int]:
+        """:meth:`distinct` as a Python list (the first ``k`` distinct draws, in draw order)."""
         if 4 * k <= self.vocab_size:
-            got = self.tokens(2 * k)
-            _, first = np.unique(got, return_index=True)
+            first = dict.fromkeys(self.tokens_list(2 * k))
             if len(first) >= k:
-                return got[np.sort(first)[:k]]
-        return SYMBOL0 + self.rng.choice(self.vocab_size, size=k, replace=False)
+                return list(first)[:k]
+        return (SYMBOL0 + self.rng.choice(self.vocab_size, size=k, replace=False)).tolist()
 
     def partition(self, n: int, k: int, *, zeros: bool) -> np.ndarray:
         """``n`` split into ``k`` parts by a uniform multinomial (each part >= 1 unless ``zeros``).
@@ -273,13 +306,23 @@ def _replace(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
     return Problem(task, seq, np.array([key, value], dtype=np.int64))
 
 
-def _set_operands(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+def _set_operand_lists(src: Source, cfg: SimplerTasksConfig) -> tuple[list[int], int]:
+    """Both operands as one Python list (the first ``n1`` items are the first operand).
+
+    Plain lists: at ~100 items, per-item Python is cheaper than per-call numpy overhead,
+    and the set operations need Python ints anyway.
+    """
     total = src.randint(cfg.min_length - 1, cfg.max_length - 1)
     n1 = src.randint(0, total)
-    pool = src.distinct(total // 2)
-    picks = pool[src.indices(total, len(pool))]
-    seq1, seq2 = picks[:n1], picks[n1:]
-    return Problem(task, seq1, seq2)
+    pool = src.distinct_list(total // 2)
+    picks = [pool[i] for i in src.indices_list(total, len(pool))]
+    return picks, n1
+
+
+def _set_operands(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
+    picks, n1 = _set_operand_lists(src, cfg)
+    seq = np.array(picks, dtype=np.int64)
+    return Problem(task, seq[:n1], seq[n1:])
 
 
 SAMPLERS = {
@@ -312,9 +355,10 @@ def digits(n: int) -> np.ndarray:
     return np.array([DIGIT0 + int(c) for c in str(n)], dtype=np.int64)
 
 
-def python_set_order(task: str, a: np.ndarray, b: np.ndarray) -> list[int]:
+def python_set_order(task: str, a: np.ndarray | list[int], b: np.ndarray | list[int]) -> list[int]:
     """The reference's set operation on Python ints, in CPython's ``list(set)`` order."""
-    s1, s2 = set(a.tolist()), set(b.tolist())
+    s1 = set(a if isinstance(a, list) else a.tolist())
+    s2 = set(b if isinstance(b, list) else b.tolist())
     if task == "union":
         return list(s1.union(s2))
     if task == "intersect":
