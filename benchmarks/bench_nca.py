@@ -1,0 +1,157 @@
+"""Throughput of the NCA generator (pptrain-nca) next to pptrain 0.3.0's, in one run.
+
+Tokens per second for ``paper_web_text`` (band 0.5-1.0) and ``paper_code`` (0.3-0.4),
+*including rule filtering*: every measured sequence needs its own freshly searched rule
+(pool size = number of sequences, as in the first epoch of a paper run, where 16,000
+sequences use 16,000 new rules). Also reported: our steady state (rules already in the
+pool, i.e. epochs 2..10) and two ways of using worker processes.
+
+pptrain 0.3.0 is imported from a separate directory (it shares the import name
+``pptrain``)::
+
+    pip install --no-deps --target /tmp/pptrain030 pptrain==0.3.0
+    python benchmarks/bench_nca.py --ref-path /tmp/pptrain030 --out bench_nca.md
+
+Its settings: the same preset numbers (grid 12, 10 states, patch 2, temperature 1e-4,
+burn-in 10, 10-frame probe, the same band), ``rule_count = sequence_count = N``,
+generated with its own ``NCATask._generate_examples_for_split`` (which draws the rule
+pool, then one rollout per sequence, in numpy, one simulation at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import date
+
+import attrs
+import torch
+
+from pptrain_core.config import structure
+from pptrain_core.data import VirtualDataset
+from pptrain_nca.specs import NCA, NCAConfig
+
+PRESETS = ("paper_web_text", "paper_code")
+
+
+def _list(batch):
+    return batch
+
+
+def ours(preset: str, n: int, *, workers: int = 0, mode: str = "single", seed: int = 0) -> float:
+    """Tokens/s of ours for ``n`` sequences with ``n`` fresh rules (``mode``: how work is spread)."""
+    cfg = structure(dict(NCA.preset(preset).values), NCAConfig)
+    cfg = attrs.evolve(cfg, num_rules=n, sims_per_epoch=n, probe_workers=workers if mode == "probe_pool" else 0)
+    task = NCA.build(cfg)
+    ds = VirtualDataset(task, seed=seed, split="train", length=n)
+    t0 = time.perf_counter()
+    if mode == "probe_pool":
+        task.prefetch_rules(seed, "train")
+        tokens = sum(len(ds[i]) for i in range(n))
+    elif mode == "dataloader":
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=cfg.block_size, shuffle=False, num_workers=workers, collate_fn=_list
+        )
+        tokens = sum(len(ex) for batch in loader for ex in batch)
+    elif mode == "steady":
+        task.prefetch_rules(seed, "train")
+        t0 = time.perf_counter()
+        tokens = sum(len(ds[i]) for i in range(n))
+    else:
+        tokens = sum(len(ds[i]) for i in range(n))
+    return tokens / (time.perf_counter() - t0)
+
+
+def reference(preset: str, n: int, ref_path: str, seed: int = 0) -> tuple[float, dict]:
+    """Tokens/s of pptrain 0.3.0's NCA task generating ``n`` sequences with ``n`` rules."""
+    sys.path.insert(0, ref_path)
+    try:
+        from pptrain.tasks.nca.config import NCAConfig as RefConfig
+        from pptrain.tasks.nca.generator import required_frame_count
+        from pptrain.tasks.nca.task import NCATask as RefTask
+    finally:
+        sys.path.remove(ref_path)
+    lower, upper = NCA.preset(preset).values["band_lower"], NCA.preset(preset).values["band_upper"]
+    settings = dict(
+        grid_size=12,
+        num_states=10,
+        patch_size=2,
+        temperature=1e-4,
+        init_rollout_steps=10,
+        complexity_probe_frames=10,
+        max_length=1024,
+        complexity_min=lower,
+        complexity_max=upper,
+        sequence_count=n,
+        rule_count=n,
+    )
+    task = RefTask(RefConfig(**settings))
+    spec = task.tokenizer_spec()
+    frames = required_frame_count(max_length=1024, grid_size=12, patch_size=2)
+    t0 = time.perf_counter()
+    inputs, _, _ = task._generate_examples_for_split(
+        spec=spec,
+        seed=seed,
+        split="train",
+        epoch_index=0,
+        sequence_count=n,
+        rule_count=n,
+        frame_count=frames,
+        frame_token_length=38,
+    )
+    dt = time.perf_counter() - t0
+    return sum(len(x) for x in inputs) / dt, settings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1024, help="sequences for ours (each with a fresh rule)")
+    ap.add_argument("--n-ref", type=int, default=32, help="sequences for pptrain 0.3.0")
+    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--ref-path", default="/tmp/pptrain030")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the single-process rows")
+    ap.add_argument("--out", default=None, help="also write the markdown table here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    rows = []
+    for preset in PRESETS:
+        ref, settings = reference(preset, args.n_ref, args.ref_path)
+        single = ours(preset, args.n)
+        steady = ours(preset, args.n, mode="steady")
+        pool = ours(preset, args.n, workers=args.workers, mode="probe_pool")
+        loader = ours(preset, args.n, workers=args.workers, mode="dataloader")
+        rows.append((preset, ref, single, steady, pool, loader))
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{args.threads} torch thread(s); {date.today().isoformat()}.",
+        f"Command: `python benchmarks/bench_nca.py --n {args.n} --n-ref {args.n_ref} --workers {args.workers}`.",
+        f"Every sequence needs a freshly filtered rule (pool = sequences); ours: {args.n} sequences, "
+        f"pptrain 0.3.0: {args.n_ref} sequences.",
+        "",
+        "| preset | pptrain 0.3.0 tok/s | ours, 1 process | ratio | ours, rules cached (epochs 2+) "
+        f"| ours, probe pool ({args.workers} procs) | ours, DataLoader ({args.workers} workers) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for preset, ref, single, steady, pool, loader in rows:
+        lines.append(
+            f"| `{preset}` | {ref:,.0f} | {single:,.0f} | {single / ref:.0f}x | {steady:,.0f} | {pool:,.0f} | {loader:,.0f} |"
+        )
+    lines.append("")
+    lines.append(
+        "pptrain 0.3.0 settings: "
+        + ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("complexity_min", "complexity_max"))
+        + "; band per preset; numpy, one simulation at a time."
+    )
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
