@@ -32,6 +32,7 @@ from pptrain_simpler_tasks.specs import (
     NO,
     PAD,
     SEP,
+    SET_OPERATIONS,
     SPECIAL_NAMES,
     SYMBOL0,
     WORD,
@@ -111,16 +112,6 @@ class Source:
         self._tok_list = None
         self._j = 0
 
-    def tokens_list(self, n: int) -> list[int]:
-        """:meth:`tokens` as a Python list: the same draws from the same buffer."""
-        if self._j + n > len(self._tok):
-            self._refill_tokens(n)
-        if self._tok_list is None:
-            self._tok_list = self._tok.tolist()
-        out = self._tok_list[self._j : self._j + n]
-        self._j += n
-        return out
-
     def indices(self, n: int, k: int) -> np.ndarray:
         """``n`` indices uniform on ``[0, k)`` (``random.choices`` from a list of ``k``)."""
         if self._k + n > len(self._flt):
@@ -134,31 +125,27 @@ class Source:
         self._flt_list = None
         self._k = 0
 
-    def indices_list(self, n: int, k: int) -> list[int]:
-        """:meth:`indices` as a Python list: the same draws, ``int(u * k)`` as numpy's cast."""
-        if self._k + n > len(self._flt):
-            self._refill_floats(n)
-        if self._flt_list is None:
-            self._flt_list = self._flt.tolist()
-        out = [int(u * k) for u in self._flt_list[self._k : self._k + n]]
-        self._k += n
-        return out
-
     def distinct(self, k: int) -> np.ndarray:
         """``k`` distinct symbol ids, a uniform random subset (``random.sample``).
 
         The first ``k`` distinct values of a uniform stream are a uniform ``k``-subset;
         when the vocabulary is too small for that to be quick, a numpy sample instead.
         """
-        return np.array(self.distinct_list(k), dtype=np.int64)
-
-    def distinct_list(self, k: int) -> list[int]:
-        """:meth:`distinct` as a Python list (the first ``k`` distinct draws, in draw order)."""
         if 4 * k <= self.vocab_size:
-            first = dict.fromkeys(self.tokens_list(2 * k))
+            got = self.tokens(2 * k)
+            j = self._j - 2 * k  # where got starts (after any refill)
+            # usual case at a large vocabulary: the first k draws are already distinct
+            if len(set(self._tok_list_now()[j : j + k])) == k:
+                return got[:k]
+            first = dict.fromkeys(self._tok_list_now()[j : j + 2 * k])
             if len(first) >= k:
-                return list(first)[:k]
-        return (SYMBOL0 + self.rng.choice(self.vocab_size, size=k, replace=False)).tolist()
+                return np.array(list(first)[:k], dtype=np.int64)
+        return SYMBOL0 + self.rng.choice(self.vocab_size, size=k, replace=False)
+
+    def _tok_list_now(self) -> list[int]:
+        if self._tok_list is None:
+            self._tok_list = self._tok.tolist()
+        return self._tok_list
 
     def partition(self, n: int, k: int, *, zeros: bool) -> np.ndarray:
         """``n`` split into ``k`` parts by a uniform multinomial (each part >= 1 unless ``zeros``).
@@ -213,7 +200,7 @@ def _runs(src: Source, n: int, chars_from: np.ndarray | None, shuffle: bool) -> 
     else:
         parts = len(chars_from)
         chars = chars_from[src.indices(parts, parts)]
-    seq = np.repeat(chars, src.partition(n, parts, zeros=False))
+    seq = chars.repeat(src.partition(n, parts, zeros=False))
     if shuffle:
         src.rng.shuffle(seq)
     return seq
@@ -306,22 +293,16 @@ def _replace(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
     return Problem(task, seq, np.array([key, value], dtype=np.int64))
 
 
-def _set_operand_lists(src: Source, cfg: SimplerTasksConfig) -> tuple[list[int], int]:
-    """Both operands as one Python list (the first ``n1`` items are the first operand).
-
-    Plain lists: at ~100 items, per-item Python is cheaper than per-call numpy overhead,
-    and the set operations need Python ints anyway.
-    """
+def _set_operand_array(src: Source, cfg: SimplerTasksConfig) -> tuple[np.ndarray, int]:
+    """Both operands as one array (the first ``n1`` items are the first operand)."""
     total = src.randint(cfg.min_length - 1, cfg.max_length - 1)
     n1 = src.randint(0, total)
-    pool = src.distinct_list(total // 2)
-    picks = [pool[i] for i in src.indices_list(total, len(pool))]
-    return picks, n1
+    pool = src.distinct(total // 2)
+    return pool[src.indices(total, len(pool))], n1
 
 
 def _set_operands(src: Source, cfg: SimplerTasksConfig, task: str) -> Problem:
-    picks, n1 = _set_operand_lists(src, cfg)
-    seq = np.array(picks, dtype=np.int64)
+    seq, n1 = _set_operand_array(src, cfg)
     return Problem(task, seq[:n1], seq[n1:])
 
 
@@ -418,6 +399,9 @@ def solve(p: Problem) -> np.ndarray:
 # --------------------------------------------------------------------------- task
 
 
+_SET_TOKEN = task_token("set")
+
+
 class SimplerTasksTask(SymbolicTask):
     """``[task] input <sep> output <end>``; loss on ``output <end>`` (``<empty>`` if no output)."""
 
@@ -428,10 +412,15 @@ class SimplerTasksTask(SymbolicTask):
         self.vocab = simpler_vocab(config.vocab_size)
         self._tasks = tuple(config.tasks)
 
+    def _draw_task(self, src: Source) -> str:
+        return self._tasks[src.randint(0, len(self._tasks) - 1)] if len(self._tasks) > 1 else self._tasks[0]
+
     def sample(self, rng: np.random.Generator | Source) -> Problem:
         src = rng if isinstance(rng, Source) else Source(rng, self.config.vocab_size)
+        return self._sample_task(src, self._draw_task(src))
+
+    def _sample_task(self, src: Source, task: str) -> Problem:
         cfg = self.config
-        task = self._tasks[src.randint(0, len(self._tasks) - 1)] if len(self._tasks) > 1 else self._tasks[0]
         sampler = SAMPLERS[task]
         binary = task in BINARY_TASKS
         for _ in range(MAX_DRAWS):
@@ -452,9 +441,61 @@ class SimplerTasksTask(SymbolicTask):
         body = answer if len(answer) else np.array([EMPTY], dtype=np.int64)
         return prompt, np.concatenate([body, np.array([END], dtype=np.int64)])
 
+    def _set_operation_example(self, src: Source, task: str) -> Example:
+        # the _sample_task/solve/serialize path on Python lists (same draws, same bytes)
+        cfg = self.config
+        for _ in range(MAX_DRAWS):
+            seq, n1 = _set_operand_array(src, cfg)
+            n_in = len(seq) + 1
+            if cfg.min_length <= n_in <= cfg.max_length:
+                break
+        else:
+            raise RuntimeError(f"{task}: no input inside [{cfg.min_length}, {cfg.max_length}] after {MAX_DRAWS} draws")
+        picks = seq.tolist()
+        answer = python_set_order(task, picks[:n1], picks[n1:])
+        n_ans = len(answer)
+        tokens = np.empty(n_in + 3 + max(n_ans, 1), dtype=np.int64)
+        tokens[0] = task_token(task)
+        tokens[1 : 1 + n1] = seq[:n1]
+        tokens[1 + n1] = ARG
+        tokens[2 + n1 : 1 + n_in] = seq[n1:]
+        tokens[1 + n_in] = SEP
+        tokens[2 + n_in : -1] = answer or EMPTY
+        tokens[-1] = END
+        mask = np.zeros(len(tokens), dtype=np.int8)
+        mask[2 + n_in :] = 1
+        return Example(tokens, mask, {"task": task, "input_length": n_in, "answer_length": n_ans})
+
+    def _set_example(self, src: Source) -> Example:
+        # the _sample_task/solve/serialize path of ``set``, inlined (same draws, same bytes)
+        cfg = self.config
+        for _ in range(MAX_DRAWS):
+            seq = _runs(src, src.randint(cfg.min_length, cfg.max_length), None, shuffle=True)
+            n_in = len(seq)
+            if cfg.min_length <= n_in <= cfg.max_length:
+                break
+        else:
+            raise RuntimeError(f"set: no input inside [{cfg.min_length}, {cfg.max_length}] after {MAX_DRAWS} draws")
+        answer = list(dict.fromkeys(seq.tolist()))
+        n_ans = len(answer)
+        tokens = np.empty(n_in + 3 + n_ans, dtype=np.int64)
+        tokens[0] = _SET_TOKEN
+        tokens[1 : 1 + n_in] = seq
+        tokens[1 + n_in] = SEP
+        tokens[2 + n_in : -1] = answer
+        tokens[-1] = END
+        mask = np.zeros(len(tokens), dtype=np.int8)
+        mask[2 + n_in :] = 1
+        return Example(tokens, mask, {"task": "set", "input_length": n_in, "answer_length": n_ans})
+
     def _example(self, src: Source) -> Example:
+        task = self._draw_task(src)
+        if task in SET_OPERATIONS:
+            return self._set_operation_example(src, task)
+        if task == "set":
+            return self._set_example(src)
         # serialize() written into one preallocated array: same layout, fewer numpy calls
-        problem = self.sample(src)
+        problem = self._sample_task(src, task)
         answer = self.solve(problem)
         seq, query = problem.seq, problem.query
         ns = len(seq)
