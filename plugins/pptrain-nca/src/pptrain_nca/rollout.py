@@ -43,10 +43,11 @@ class RuleWeights(NamedTuple):
 def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal draws truncated to [-2, 2] by rejection (resampling the outliers)."""
     z = rng.standard_normal(shape)
-    bad = np.abs(z) > 2.0
-    while bad.any():
-        z[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(z) > 2.0
+    flat = z.reshape(-1)
+    bad = np.flatnonzero(np.abs(flat) > 2.0)  # ascending, as a boolean mask fills them
+    while bad.size:
+        flat[bad] = rng.standard_normal(bad.size)
+        bad = bad[np.abs(flat[bad]) > 2.0]  # only redrawn entries can still be outside
     return z
 
 
@@ -116,17 +117,6 @@ def draw_simulation(
 # --------------------------------------------------------------------------- rollout
 
 
-def neighbour_map(h: int, w: int, device: str | torch.device = "cpu") -> torch.Tensor:
-    """``(H*W * 9,)``: flat index of neighbour ``(dy, dx)`` (row-major 3x3) of each cell, cell-major.
-
-    Neighbour ``(dy, dx)`` of cell ``(y, x)`` is ``((y + dy - 1) mod H, (x + dx - 1) mod W)``:
-    the toroidal padding by 1 followed by a VALID 3x3 convolution.
-    """
-    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    cols = [((ys + dy - 1) % h) * w + (xs + dx - 1) % w for dy in range(3) for dx in range(3)]
-    return torch.stack(cols, dim=-1).reshape(-1).to(device)
-
-
 #: Scaled logits below ``max - 60`` are raised to ``max - 60`` before ``exp``: a state that
 #: unlikely (p < e^-60 ~ 1e-26) still cannot be drawn, since uniforms are at least 2^-24,
 #: and the exponential never hits float32 denormals (which are ~10x slower on CPU).
@@ -144,15 +134,37 @@ def sample_next(logits: torch.Tensor, u: torch.Tensor | None, temperature: float
     """
     if temperature <= 0 or u is None:
         return logits.argmax(dim=1)
+    b, states, n = logits.shape
+    top = logits.amax(dim=1, keepdim=True)
+    # A cell whose other states all have scaled logits at or below the floor samples its
+    # (unique) maximum for every uniform: their weights are e^-60 each, the maximum's is
+    # exactly 1, so the cumulative weight stays below u (>= 2^-24) before the maximum and
+    # is 1.0 from it on. Only the other cells (near-ties; few at small temperatures) go
+    # through the inverse CDF. The test below over-approximates "some other scaled logit is
+    # above the floor" by 1% of the floor (well above float32 rounding for |logit| < 256).
+    if not float(top.abs().max()) < 256.0:
+        return _inverse_cdf(logits.transpose(1, 2).reshape(b * n, states), u.reshape(b * n), temperature).view(b, n)
+    close = torch.empty_like(logits)
+    torch.gt(logits, top - (-LOGIT_FLOOR * temperature * 1.01), out=close)  # 1.0 / 0.0
+    # row 0: how many states are close to the maximum; row 1: the sum of their indices
+    weights = torch.stack([torch.ones(states), torch.arange(states, dtype=torch.float32)]).to(logits.device)
+    stats = torch.matmul(weights, close)  # B, 2, HW (small integers, exact)
+    best = stats[:, 1].to(torch.int64)  # the index of the maximum where it is the only close state
+    near = stats[:, 0] > 1.0
+    cells = near.nonzero()
+    if cells.shape[0]:
+        bi, ci = cells[:, 0], cells[:, 1]
+        best[bi, ci] = _inverse_cdf(logits[bi, :, ci], u[bi, ci], temperature)
+    return best
+
+
+def _inverse_cdf(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The categorical sample of :func:`sample_next` for ``(K, S)`` logits and ``(K,)`` uniforms."""
     top = logits.amax(dim=1, keepdim=True)
     weight = (logits - top).div_(temperature).clamp_min_(LOGIT_FLOOR).exp_()
     cum = weight.cumsum_(dim=1)
     threshold = cum[:, -1] * u
-    states = logits.shape[1]
-    count = torch.zeros_like(u, dtype=torch.int64)
-    for s in range(states - 1):
-        count += cum[:, s] < threshold
-    return count
+    return (cum[:, :-1] < threshold.unsqueeze(1)).sum(dim=1)
 
 
 def rollout(
@@ -185,15 +197,21 @@ def rollout(
     flat = torch.from_numpy(np.stack([d.init.reshape(n) for d in draws])).to(device)  # B,HW
     flat_table = table.reshape(b * 9 * s, HIDDEN)
     w3t = w3.transpose(1, 2).contiguous()  # B,S,16
-    nbr = neighbour_map(h, w, device)
-    base = (torch.arange(b, device=device) * (9 * s)).view(b, 1, 1) + (torch.arange(9, device=device) * s).view(1, 1, 9)
+    # the grid padded circularly by one cell (toroidal), then the 9 shifted views of it
+    rows, cols = (torch.arange(h + 2) - 1) % h, (torch.arange(w + 2) - 1) % w
+    padded = (rows.view(-1, 1) * w + cols.view(1, -1)).reshape(-1).to(device)
+    rule_base = (torch.arange(b, device=device, dtype=torch.int32) * (9 * s)).view(b, 1)
+    pos_base = (torch.arange(9, device=device, dtype=torch.int32) * s).view(1, 1, 1, 9)
     out = torch.empty((frames, b, n), dtype=torch.int64, device=device)
     for t in range(steps + 1):
         if t >= burn_in:
             out[t - burn_in] = flat
         if t == steps:
             break
-        idx = flat.index_select(1, nbr).view(b, n, 9) + base  # table row of each neighbour
+        # table row of each neighbour: rule * 9S + (3 dy + dx) * S + state, as int32
+        grid = (flat.to(torch.int32) + rule_base).index_select(1, padded).view(b, h + 2, w + 2)
+        idx = torch.stack([grid[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], dim=-1)
+        idx = (idx + pos_base).view(b, n, 9)
         hidden = torch.nn.functional.embedding_bag(idx.view(b * n, 9), flat_table, mode="sum").clamp_min_(0.0)
         logits = torch.bmm(w3t, hidden.view(b, n, HIDDEN).transpose(1, 2))  # B,S,HW
         if identity_bias:

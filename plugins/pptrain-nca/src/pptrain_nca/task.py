@@ -67,6 +67,11 @@ LOOKAHEAD = 480
 #: Most probe simulations in one batched rollout (bounds the noise tensor to ~50 MB).
 MAX_PROBE_BATCH = 512
 
+#: Probe simulations a search round aims for: while many slots are pending, each probes
+#: few candidates per round (little work past each slot's first hit); as slots are filled,
+#: the survivors probe more candidates per round so that batches stay this large.
+PROBE_TARGET = 256
+
 
 @attrs.frozen
 class PatchNames:
@@ -167,9 +172,9 @@ class NCATask(Task):
 
         Slot ``j`` takes the first candidate ``k = 0, 1, ...`` in the band. To keep batches
         large when the band is narrow, each round probes the next ``m`` candidates of every
-        pending slot at once (``m`` from the acceptance rate seen so far); candidates past
-        the first accepted one are discarded, so ``m`` changes speed, never the result, and
-        ``record`` holds exactly the candidates up to each slot's accepted one.
+        pending slot at once (``m`` from the acceptance rate seen so far and the number of
+        pending slots); candidates past the first accepted one are discarded, so ``m``
+        changes speed, never the result, and ``record`` holds exactly the candidates up to each slot's accepted one.
         """
         c = self.config
         pending = list(dict.fromkeys(int(s) for s in slots))
@@ -182,7 +187,15 @@ class NCATask(Task):
                     f"candidates for slot {pending[0]} of the {split!r} pool; widen the band"
                 )
             rate = (self._accepted + 1) / (self._tried + 2)
-            m = max(1, min(math.ceil(1.5 / rate), MAX_PROBE_BATCH // len(pending), c.max_attempts - k))
+            m = max(
+                1,
+                min(
+                    math.ceil(1.5 / rate),
+                    math.ceil(PROBE_TARGET / len(pending)),
+                    MAX_PROBE_BATCH // len(pending),
+                    c.max_attempts - k,
+                ),
+            )
             cands = [self._candidate(seed, split, epoch, j, k + d) for j in pending for d in range(m)]
             ratios = self.probe_ratios([w for w, _ in cands], [d for _, d in cands])
             still = []
