@@ -151,17 +151,7 @@ class NCATask(Task):
     def probe_ratios(self, rules: Sequence[RuleWeights], draws: Sequence[SimDraws]) -> list[float]:
         """The gzip ratio of each rule's probe rollout (``probe_frames`` frames after burn-in)."""
         c = self.config
-        table, w3 = rule_tables(list(rules), c.device)
-        frames = rollout(
-            table,
-            w3,
-            list(draws),
-            num_states=c.num_states,
-            burn_in=c.burn_in,
-            frames=c.probe_frames,
-            identity_bias=c.identity_bias,
-            temperature=c.temperature,
-        )
+        frames = self._frames(list(rules), draws, c.probe_frames)
         ids = patch_ids(frames, c.num_states, c.patch_size).reshape(len(draws), -1)
         return [gzip_ratio(row) for row in ids]
 
@@ -267,18 +257,23 @@ class NCATask(Task):
     def simulate(self, rules: Sequence[Rule], draws: Sequence[SimDraws]) -> np.ndarray:
         """Token rows ``(B, seq_len)`` for one simulation per (rule, draws) pair, batched."""
         c = self.config
-        table, w3 = rule_tables([r.weights for r in rules], c.device)
-        frames = rollout(
+        frames = self._frames([r.weights for r in rules], draws, c.frames)
+        return frame_tokens(frames, c.num_states, c.patch_size)[:, : c.seq_len]
+
+    def _frames(self, weights: list[RuleWeights], draws: Sequence[SimDraws], n_frames: int) -> np.ndarray:
+        """One batched rollout: ``n_frames`` recorded frames after the burn-in, per (rule, draws) pair."""
+        c = self.config
+        table, w3 = rule_tables(weights, c.device)
+        return rollout(
             table,
             w3,
             list(draws),
             num_states=c.num_states,
             burn_in=c.burn_in,
-            frames=c.frames,
+            frames=n_frames,
             identity_bias=c.identity_bias,
             temperature=c.temperature,
         )
-        return frame_tokens(frames, c.num_states, c.patch_size)[:, : c.seq_len]
 
     def draws_for(self, seed: int, *path: str | int) -> SimDraws:
         c = self.config
