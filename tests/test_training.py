@@ -371,3 +371,53 @@ def test_job_resolves_task_adapter_and_run(registry):
 def test_parameter_info_rejects_unknown_roles():
     with pytest.raises(ValueError, match="unknown role"):
         ParameterInfo("w", "bias_magic", (3,))
+
+
+# --------------------------------------------------------------------------- curriculum
+
+
+def test_curriculum_grows_the_setting_after_each_mastered_evaluation(registry, adapter_module, tmp_path):
+    from pptrain_core.training.config import CurriculumConfig
+
+    grow = CurriculumConfig(field="length", start=1, step=1, target=3, threshold=0.0)  # always "mastered"
+    result = _fit(registry, adapter_module, tmp_path / "grow", max_steps=6, eval_steps=2, curriculum=grow)
+    cur = result.summary["curriculum"]
+    assert [h["value"] for h in cur["history"]] == [1, 2, 3]
+    assert [h["step"] for h in cur["history"][1:]] == [2, 4]
+    assert 0.0 <= result.summary["eval_accuracy"] <= 1.0
+    logged = [json.loads(x) for x in (tmp_path / "grow" / "curriculum.jsonl").read_text().splitlines()]
+    assert [x["value"] for x in logged] == [2, 3]
+
+    never = CurriculumConfig(field="length", start=2, step=2, threshold=1.0)  # an untrained model never masters
+    result = _fit(registry, adapter_module, tmp_path / "stay", max_steps=4, eval_steps=2, curriculum=never)
+    assert result.summary["curriculum"]["final"] == 2
+
+
+def test_curriculum_stage_is_checkpointed_and_validated(registry, tmp_path):
+    from pptrain_core.training.config import CurriculumConfig
+    from pptrain_core.training.curriculum import CurriculumStage, StagedDataset
+
+    task = create_task("toy_copy:wide", registry=registry)
+    stage = CurriculumStage(task, CurriculumConfig(field="length", start=2, step=3))
+    assert stage.target == 8 and stage.value == 2
+    ds = StagedDataset(stage, seed=0, split="train", length=10)
+    assert len(ds[0]) == 2 * 2 + 2
+    assert stage.advance(0.995, step=7) and stage.value == 5 and len(ds[0]) == 2 * 5 + 2
+    stage.save(tmp_path)
+    again = CurriculumStage(task, CurriculumConfig(field="length", start=2, step=3))
+    again.restore(tmp_path)
+    assert again.value == 5 and again.history[-1]["step"] == 7
+    assert stage.advance(1.0, 9) and stage.value == 8 and not stage.advance(1.0, 11)  # capped at the target
+    with pytest.raises(ConfigError) as info:
+        CurriculumStage(task, CurriculumConfig(field="lenght"))
+    assert info.value.path == "$.run.curriculum.field" and "did you mean 'length'" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        resolve_job(
+            {
+                "task": {"name": "toy_copy"},
+                "model": {"adapter": "tiny_gpt2"},
+                "run": {"max_steps": 2, "curriculum": {"start": 2}},
+            },
+            registry=registry,
+        )
+    assert info.value.path == "$.run.curriculum" and "eval_steps" in info.value.message

@@ -26,6 +26,23 @@ from pptrain_core.config import FieldValueError, at_least, in_range
 
 
 @attrs.frozen
+class CurriculumConfig:
+    """Grow one integer task setting (e.g. ``length``) as the model masters it.
+
+    Starts the task at ``start``; after each evaluation whose token accuracy (argmax on the
+    loss-carrying positions of the eval split, at the current stage) reaches
+    ``threshold``, adds ``step``, up to ``target`` (0: the task's configured value). Jiang
+    et al.'s optional curriculum is ``field: length, start: 2, step: 2, threshold: 0.99``.
+    """
+
+    field: str = "length"
+    start: int = attrs.field(default=2, validator=at_least(1))
+    step: int = attrs.field(default=2, validator=at_least(1))
+    target: int = attrs.field(default=0, validator=at_least(0))
+    threshold: float = attrs.field(default=0.99, validator=in_range(0.0, 1.0))
+
+
+@attrs.frozen
 class RunConfig:
     """How long and how to train; seeds for data and for model init are separate."""
 
@@ -83,6 +100,8 @@ class RunConfig:
     resume: str = "auto"
     """``auto`` (the latest checkpoint in the run directory, if any), ``never``, or a checkpoint path."""
     dataloader_workers: int = attrs.field(default=0, validator=at_least(0))
+    curriculum: CurriculumConfig | None = None
+    """Optional: grow a task setting during the run (see :class:`CurriculumConfig`)."""
     progress: bool = True
     """Show a rich progress bar on the main process."""
 
@@ -100,6 +119,11 @@ class RunConfig:
             raise FieldValueError("warmup_ratio", "set warmup_steps or warmup_ratio, not both")
         if self.min_lr_ratio and self.schedule != "cosine":
             raise FieldValueError("min_lr_ratio", f"only applies to the cosine schedule, not {self.schedule!r}")
+        if self.curriculum is not None:
+            if not (self.eval_steps and self.eval_examples):
+                raise FieldValueError("curriculum", "needs periodic evaluation: set eval_steps and eval_examples")
+            if self.dataloader_workers:
+                raise FieldValueError("curriculum", "needs dataloader_workers: 0 (workers would keep the old stage)")
 
 
 @attrs.frozen

@@ -35,6 +35,7 @@ import attrs
 
 from pptrain_core.errors import UserError
 from pptrain_core.training.config import RunConfig
+from pptrain_core.training.curriculum import argmax_logits, token_accuracy
 
 
 @attrs.define
@@ -386,7 +387,15 @@ class PrePreTrainer:
         args.max_steps = steps
         n_train = steps * seqs_per_step
 
-        if r.collation == "pack":
+        stage = None
+        if r.curriculum is not None:
+            from pptrain_core.training.curriculum import CurriculumStage, StagedDataset
+
+            stage = CurriculumStage(self.task, r.curriculum)
+            pack = r.seq_len if r.collation == "pack" else 0
+            train = StagedDataset(stage, seed=r.data_seed, split="train", length=n_train, seq_len=pack)
+            evals = StagedDataset(stage, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=pack)
+        elif r.collation == "pack":
             train = PackedDataset(built, seed=r.data_seed, split="train", length=n_train, seq_len=r.seq_len)
             evals = PackedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=r.seq_len)
         else:
@@ -422,6 +431,10 @@ class PrePreTrainer:
             write_json_atomic(run_dir / "run.json", provenance)
         tokens_per_step = seqs_per_step * tokens_per_seq
         callbacks = _Callbacks.make(run_dir, r.progress, tokens_per_step) + self.extra_callbacks
+        if stage is not None:
+            from pptrain_core.training.curriculum import make_callback
+
+            callbacks.append(make_callback(stage, run_dir))
         trainer = _sequential_trainer_class()(
             model=model,
             args=args,
@@ -429,17 +442,23 @@ class PrePreTrainer:
             eval_dataset=evals if r.eval_examples else None,
             data_collator=collator,
             callbacks=callbacks,
+            compute_metrics=token_accuracy if r.eval_examples else None,
+            preprocess_logits_for_metrics=argmax_logits if r.eval_examples else None,
         )
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl replace it
         resume = self._resume_from(run_dir)
+        if stage is not None and resume:
+            stage.restore(resume)
         t0 = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - t0
-        eval_loss = None
+        eval_loss = eval_accuracy = None
         if r.eval_examples:
-            eval_loss = float(trainer.evaluate()["eval_loss"])
+            final = trainer.evaluate()
+            eval_loss = float(final["eval_loss"])
+            eval_accuracy = final.get("eval_accuracy")
         history = [h for h in trainer.state.log_history if "loss" in h]
         summary = {
             "steps": trainer.state.global_step,
@@ -452,6 +471,10 @@ class PrePreTrainer:
             "resumed_from": resume,
             "world_size": world,
         }
+        if eval_accuracy is not None:
+            summary["eval_accuracy"] = eval_accuracy
+        if stage is not None:
+            summary["curriculum"] = {"field": r.curriculum.field, "final": stage.value, "history": stage.history}
         bundle_dir = None
         if main:
             trained = trainer.model

@@ -99,8 +99,9 @@ class LengthCurriculum:
     ``step`` to the length (capped at ``target``) and reset the best accuracy. None of the
     shipped configs enables it.
 
-    pptrain's trainer has no hook to change a task's config during a run yet; a runner
-    steps it by rebuilding the task with ``attrs.evolve(config, length=...)``::
+    pptrain's trainer runs it with ``run.curriculum: {field: length, start: 2, step: 2,
+    threshold: 0.99}``; a runner of its own steps it by rebuilding the task with
+    ``attrs.evolve(config, length=...)``::
 
         cur = LengthCurriculum(target=64)
         length = cur.start
