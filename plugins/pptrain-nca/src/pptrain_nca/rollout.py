@@ -3,15 +3,19 @@
 Written from the description of the official code (``utils/nca.py``,
 ``utils/tokenizers.py`` at ``bdd1c71``), never copied.
 
-Randomness is drawn with numpy from one stream per rule candidate or per simulation, so
-a rule or a simulation is the same whether it is computed alone or in a batch; the
+Randomness is drawn with numpy: a rule candidate from a fixed-size block of raw 64-bit
+words of its slot's stream (every value by inverse CDF, so the block size is constant), an
+example's simulation from its own stream; a rule or a simulation is therefore the same
+whether it is computed alone or in a batch; the
 rollout itself is a batched torch computation made only of gathers, element-wise ops
 and fixed-size reductions, so batching does not change a single bit of the result.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -40,53 +44,84 @@ class RuleWeights(NamedTuple):
     w3: np.ndarray
 
 
-def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normal draws truncated to [-2, 2] by rejection (resampling the outliers)."""
-    z = rng.standard_normal(shape)
-    flat = z.reshape(-1)
-    bad = np.flatnonzero(np.abs(flat) > 2.0)  # ascending, as a boolean mask fills them
-    while bad.size:
-        flat[bad] = rng.standard_normal(bad.size)
-        bad = bad[np.abs(flat[bad]) > 2.0]  # only redrawn entries can still be outside
-    return z
+#: ``Phi(-2)`` and ``Phi(2)``: a uniform mapped into ``[Phi(-2), Phi(2))`` and through the
+#: normal quantile function is a standard normal truncated to [-2, 2] (inverse-CDF sampling).
+PHI_LOW = 0.5 * math.erfc(2.0 / math.sqrt(2.0))
+PHI_HIGH = 1.0 - PHI_LOW
 
 
-def lecun_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
-    """Flax ``lecun_normal``: truncated normal rescaled to variance ``1 / fan_in``."""
-    std = np.sqrt(1.0 / fan_in) / TRUNCATED_STD
-    return (truncated_normal(rng, shape) * std).astype(np.float32)
+def _unit_doubles(words: np.ndarray) -> np.ndarray:
+    """Raw 64-bit words to doubles in [0, 1): the top 53 bits times 2^-53 (as numpy's ``random``)."""
+    return (words >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _open_doubles(words: np.ndarray) -> np.ndarray:
+    """Raw 64-bit words to doubles strictly inside (0, 1): ``(top 52 bits + 1/2) * 2^-52``."""
+    return ((words >> np.uint64(12)).astype(np.float64) + 0.5) * 2.0**-52
+
+
+def _ndtri(p: np.ndarray) -> np.ndarray:
+    """The standard normal quantile function (float64)."""
+    return torch.special.ndtri(torch.from_numpy(np.ascontiguousarray(p, dtype=np.float64))).numpy()
+
+
+def truncated_normal_words(words: np.ndarray) -> np.ndarray:
+    """Standard normals truncated to [-2, 2], one per raw word, by inverse CDF (float64)."""
+    z = _ndtri(PHI_LOW + _unit_doubles(words) * (PHI_HIGH - PHI_LOW))
+    return np.clip(z, -2.0, 2.0, out=z)  # guards the last ulp of the quantile function only
+
+
+def rule_words(num_states: int) -> int:
+    """Raw words of one rule: one per weight (3x3 kernel, then 4->16, then 16->states)."""
+    return 9 * num_states * PERCEPTION + PERCEPTION * HIDDEN + HIDDEN * num_states
+
+
+def rules_from_words(words: np.ndarray, num_states: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(K, rule_words)`` raw words to stacked weights ``w1 (K,3,3,S,4)``, ``w2 (K,4,16)``, ``w3 (K,16,S)``.
+
+    Flax ``lecun_normal`` with fan-ins 9*states, 4 and 16: a truncated normal divided by
+    the std of the truncated unit normal, times ``1 / sqrt(fan_in)``.
+    """
+    k = words.shape[0]
+    s = num_states
+    n1, n2 = 9 * s * PERCEPTION, PERCEPTION * HIDDEN
+    z = truncated_normal_words(words) / TRUNCATED_STD
+    w1 = (z[:, :n1] * np.sqrt(1.0 / (9 * s))).reshape(k, 3, 3, s, PERCEPTION)
+    w2 = (z[:, n1 : n1 + n2] * np.sqrt(1.0 / PERCEPTION)).reshape(k, PERCEPTION, HIDDEN)
+    w3 = (z[:, n1 + n2 :] * np.sqrt(1.0 / HIDDEN)).reshape(k, HIDDEN, s)
+    return w1.astype(np.float32), w2.astype(np.float32), w3.astype(np.float32)
 
 
 def sample_rule(rng: np.random.Generator, num_states: int) -> RuleWeights:
-    """Fresh untrained network weights: Flax ``lecun_normal`` with fan-ins 9*states, 4 and 16.
-
-    One truncated-normal draw of all weights (3x3 kernel, then 4->16, then 16->states), each
-    part scaled by its own ``1 / sqrt(fan_in)``.
-    """
-    n1, n2, n3 = 9 * num_states * PERCEPTION, PERCEPTION * HIDDEN, HIDDEN * num_states
-    z = truncated_normal(rng, (n1 + n2 + n3,)) / TRUNCATED_STD
-    w1 = (z[:n1] * np.sqrt(1.0 / (9 * num_states))).reshape(3, 3, num_states, PERCEPTION)
-    w2 = (z[n1 : n1 + n2] * np.sqrt(1.0 / PERCEPTION)).reshape(PERCEPTION, HIDDEN)
-    w3 = (z[n1 + n2 :] * np.sqrt(1.0 / HIDDEN)).reshape(HIDDEN, num_states)
-    return RuleWeights(w1.astype(np.float32), w2.astype(np.float32), w3.astype(np.float32))
+    """Fresh untrained network weights (Flax ``lecun_normal``) from ``rng``'s next raw words."""
+    words = rng.bit_generator.random_raw(rule_words(num_states)).reshape(1, -1)
+    w1, w2, w3 = rules_from_words(words, num_states)
+    return RuleWeights(w1[0], w2[0], w3[0])
 
 
 def rule_tables(rules: list[RuleWeights], device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-rule lookup tables for the batched step.
+    """Per-rule lookup tables for the batched step (see :func:`stacked_tables`)."""
+    w1 = np.stack([r.w1 for r in rules])
+    w2 = np.stack([r.w2 for r in rules])
+    w3 = np.stack([r.w3 for r in rules])
+    return stacked_tables(w1, w2, w3, device)
+
+
+def stacked_tables(
+    w1: np.ndarray, w2: np.ndarray, w3: np.ndarray, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lookup tables for stacked weights ``w1 (B,3,3,S,4)``, ``w2 (B,4,16)``, ``w3 (B,16,S)``.
 
     The input is one-hot and the first two layers are linear, so the pre-ReLU hidden
     vector of a cell is ``sum over the 9 neighbours of (w1[dy, dx, s_neighbour] @ w2)``.
     Returns ``table (B, 9*states, 16)`` and ``w3 (B, 16, states)``.
     """
-    w1 = np.stack([r.w1 for r in rules]).astype(np.float32)  # B,3,3,S,4
-    w2 = np.stack([r.w2 for r in rules]).astype(np.float32)  # B,4,16
-    w3 = np.stack([r.w3 for r in rules]).astype(np.float32)  # B,16,S
     b, _, _, s, _ = w1.shape
-    t1 = torch.from_numpy(w1.reshape(b, 9 * s, PERCEPTION))
-    t2 = torch.from_numpy(w2)
+    t1 = torch.from_numpy(np.ascontiguousarray(w1, dtype=np.float32).reshape(b, 9 * s, PERCEPTION))
+    t2 = torch.from_numpy(np.ascontiguousarray(w2, dtype=np.float32))
     # fixed-size reduction over the 4 perception channels, element-wise per rule
     table = (t1.unsqueeze(-1) * t2.unsqueeze(1)).sum(dim=2)  # B, 9S, 16
-    return table.to(device), torch.from_numpy(w3).to(device)
+    return table.to(device), torch.from_numpy(np.ascontiguousarray(w3, dtype=np.float32)).to(device)
 
 
 # --------------------------------------------------------------------------- simulation draws
@@ -112,6 +147,39 @@ def draw_simulation(
     if stochastic:
         noise = np.float32(1.0) - rng.random((steps, grid_size * grid_size), dtype=np.float32)  # (0, 1]
     return SimDraws(init.astype(np.int64), noise)
+
+
+def simulation_words(*, grid_size: int, num_states: int, steps: int, stochastic: bool) -> int:
+    """Raw words of one probe simulation: logits, initial cells, then two uniforms per word."""
+    n = grid_size * grid_size
+    return num_states + n + ((steps * n + 1) // 2 if stochastic else 0)
+
+
+def simulations_from_words(
+    words: np.ndarray, *, grid_size: int, num_states: int, steps: int, stochastic: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(K, simulation_words)`` raw words to ``init (K, H, W)`` int64 and ``noise (K, steps, HW)``.
+
+    The same distribution as :func:`draw_simulation`: one N(0,1) logit vector (inverse
+    CDF of an open uniform), cells i.i.d. from its softmax (inverse CDF, ``side="right"``),
+    and float32 uniforms in (0, 1] (24 bits each, two per word; ``None`` at temperature 0).
+    """
+    k = words.shape[0]
+    s, n = num_states, grid_size * grid_size
+    logits = _ndtri(_open_doubles(words[:, :s]))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    u = _unit_doubles(words[:, s : s + n])
+    # searchsorted(cdf, u, side="right") per row: how many cdf entries are <= u
+    init = torch.searchsorted(torch.from_numpy(cdf), torch.from_numpy(u), right=True).clamp_max_(s - 1)
+    init = init.numpy().reshape(k, grid_size, grid_size)
+    noise = None
+    if stochastic:
+        w = words[:, s + n :]
+        halves = np.stack([w >> np.uint64(40), (w >> np.uint64(8)) & np.uint64(0xFFFFFF)], axis=-1)
+        ints = halves.reshape(k, -1)[:, : steps * n].astype(np.float32)
+        noise = (np.float32(1.0) - ints * np.float32(2.0**-24)).reshape(k, steps, n)  # (0, 1], exact
+    return init.astype(np.int64), noise
 
 
 # --------------------------------------------------------------------------- rollout
@@ -142,12 +210,13 @@ def sample_next(logits: torch.Tensor, u: torch.Tensor | None, temperature: float
     # is 1.0 from it on. Only the other cells (near-ties; few at small temperatures) go
     # through the inverse CDF. The test below over-approximates "some other scaled logit is
     # above the floor" by 1% of the floor (well above float32 rounding for |logit| < 256).
-    if not float(top.abs().max()) < 256.0:
+    lo, hi = torch.aminmax(top)
+    if not (float(hi) < 256.0 and float(lo) > -256.0):
         return _inverse_cdf(logits.transpose(1, 2).reshape(b * n, states), u.reshape(b * n), temperature).view(b, n)
     close = torch.empty_like(logits)
     torch.gt(logits, top - (-LOGIT_FLOOR * temperature * 1.01), out=close)  # 1.0 / 0.0
     # row 0: how many states are close to the maximum; row 1: the sum of their indices
-    weights = torch.stack([torch.ones(states), torch.arange(states, dtype=torch.float32)]).to(logits.device)
+    weights = _count_weights(states, logits.device)
     stats = torch.matmul(weights, close)  # B, 2, HW (small integers, exact)
     best = stats[:, 1].to(torch.int64)  # the index of the maximum where it is the only close state
     near = stats[:, 0] > 1.0
@@ -156,6 +225,11 @@ def sample_next(logits: torch.Tensor, u: torch.Tensor | None, temperature: float
         bi, ci = cells[:, 0], cells[:, 1]
         best[bi, ci] = _inverse_cdf(logits[bi, :, ci], u[bi, ci], temperature)
     return best
+
+
+@functools.cache
+def _count_weights(states: int, device: torch.device) -> torch.Tensor:
+    return torch.stack([torch.ones(states), torch.arange(states, dtype=torch.float32)]).to(device)
 
 
 def _inverse_cdf(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -170,7 +244,8 @@ def _inverse_cdf(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> t
 def rollout(
     table: torch.Tensor,
     w3: torch.Tensor,
-    draws: list[SimDraws],
+    init: np.ndarray,
+    noise: np.ndarray | None,
     *,
     num_states: int,
     burn_in: int,
@@ -180,43 +255,46 @@ def rollout(
 ) -> np.ndarray:
     """Simulate B rules (one simulation each) at once; returns frames ``(B, frames, H, W)``.
 
-    Frame ``t`` is the state *before* step ``burn_in + t`` (the official 'video' sampling);
-    ``burn_in + frames - 1`` steps are simulated. Next state per cell: a categorical
-    sample from ``(logits + identity_bias * onehot) / temperature`` (argmax at 0).
+    ``init`` is ``(B, H, W)``; ``noise`` is ``(B, T, H*W)`` with ``T >= burn_in + frames - 1``
+    uniforms in (0, 1] (``None`` at temperature 0). Frame ``t`` is the state *before* step
+    ``burn_in + t`` (the official 'video' sampling); ``burn_in + frames - 1`` steps are
+    simulated. Next state per cell: a categorical sample from
+    ``(logits + identity_bias * onehot) / temperature`` (argmax at 0).
     """
     device = table.device
-    b = len(draws)
+    b, h, w = init.shape
     s = num_states
-    h, w = draws[0].init.shape
     n = h * w
     steps = burn_in + frames - 1
     stochastic = temperature > 0
-    noise = None
+    u_steps = None
     if stochastic and steps:
-        noise = torch.from_numpy(np.stack([d.uniforms[:steps] for d in draws], axis=1)).to(device)  # T,B,HW
-    flat = torch.from_numpy(np.stack([d.init.reshape(n) for d in draws])).to(device)  # B,HW
+        u_steps = torch.from_numpy(noise[:, :steps]).transpose(0, 1).contiguous().to(device)  # T,B,HW
+    flat = torch.from_numpy(np.ascontiguousarray(init).reshape(b, n)).to(device)  # B,HW
     flat_table = table.reshape(b * 9 * s, HIDDEN)
     w3t = w3.transpose(1, 2).contiguous()  # B,S,16
-    # the grid padded circularly by one cell (toroidal), then the 9 shifted views of it
-    rows, cols = (torch.arange(h + 2) - 1) % h, (torch.arange(w + 2) - 1) % w
-    padded = (rows.view(-1, 1) * w + cols.view(1, -1)).reshape(-1).to(device)
-    rule_base = (torch.arange(b, device=device, dtype=torch.int32) * (9 * s)).view(b, 1)
-    pos_base = (torch.arange(9, device=device, dtype=torch.int32) * s).view(1, 1, 1, 9)
+    # toroidal 3x3 neighbourhood of each cell (row-major, (dy, dx) = (0, 0) first), and the
+    # table row offset of each (simulation, cell, neighbour): rule * 9S + (3 dy + dx) * S
+    r, q = torch.arange(h).view(h, 1, 1, 1), torch.arange(w).view(1, w, 1, 1)
+    dy, dx = torch.arange(3).view(1, 1, 3, 1), torch.arange(3).view(1, 1, 1, 3)
+    neighbours = (((r + dy - 1) % h) * w + (q + dx - 1) % w).reshape(1, n * 9).to(device)
+    rule_base = torch.arange(b, device=device, dtype=torch.int32).view(b, 1) * (9 * s)
+    pos_base = (torch.arange(9, device=device, dtype=torch.int32) * s).repeat(n).view(1, n * 9)
+    base = rule_base + pos_base  # B, 9HW
+    neighbours = neighbours.expand(b, n * 9)
     out = torch.empty((frames, b, n), dtype=torch.int64, device=device)
     for t in range(steps + 1):
         if t >= burn_in:
             out[t - burn_in] = flat
         if t == steps:
             break
-        # table row of each neighbour: rule * 9S + (3 dy + dx) * S + state, as int32
-        grid = (flat.to(torch.int32) + rule_base).index_select(1, padded).view(b, h + 2, w + 2)
-        idx = torch.stack([grid[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], dim=-1)
-        idx = (idx + pos_base).view(b, n, 9)
+        # table row of each neighbour, as int32 (a gather from the grid, plus the offsets)
+        idx = torch.gather(flat.to(torch.int32), 1, neighbours).add_(base)
         hidden = torch.nn.functional.embedding_bag(idx.view(b * n, 9), flat_table, mode="sum").clamp_min_(0.0)
         logits = torch.bmm(w3t, hidden.view(b, n, HIDDEN).transpose(1, 2))  # B,S,HW
         if identity_bias:
             logits = logits + identity_bias * torch.nn.functional.one_hot(flat, s).transpose(1, 2).to(logits.dtype)
-        flat = sample_next(logits, None if noise is None else noise[t], temperature)
+        flat = sample_next(logits, None if u_steps is None else u_steps[t], temperature)
     return out.permute(1, 0, 2).reshape(b, frames, h, w).cpu().numpy()
 
 
@@ -229,12 +307,15 @@ def patch_powers(num_states: int, patch_size: int) -> np.ndarray:
 
 
 def patch_ids(frames: np.ndarray, num_states: int, patch_size: int) -> np.ndarray:
-    """``(..., H, W)`` cells to ``(..., patches)`` ids, patches in row-major order."""
+    """``(..., H, W)`` cells to ``(..., patches)`` int32 ids, patches in row-major order."""
     *lead, h, w = frames.shape
     p = patch_size
-    blocks = frames.reshape(*lead, h // p, p, w // p, p)
-    blocks = np.moveaxis(blocks, -3, -2)  # ..., H/p, W/p, p, p
-    ids = (blocks.astype(np.int64) * patch_powers(num_states, p)).sum(axis=(-2, -1))
+    cells = frames.astype(np.int32, copy=False)
+    powers = patch_powers(num_states, p)
+    ids = np.zeros((*lead, h // p, w // p), dtype=np.int32)  # ids < MAX_PATCH_VOCAB = 2^24
+    for a in range(p):
+        for b in range(p):
+            ids += cells[..., a::p, b::p] * np.int32(powers[a, b])
     return ids.reshape(*lead, (h // p) * (w // p))
 
 

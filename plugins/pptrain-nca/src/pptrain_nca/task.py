@@ -2,10 +2,13 @@
 
 Streams (all through :func:`pptrain_core.data.rng_for`, so any process rebuilds anything):
 
-* candidate ``k`` for slot ``j`` of the ``split`` pool in pool epoch ``e``:
-  ``(seed, "nca-rule", split, e, j, k)``: the rule's weights, then its probe simulation.
-  Slot ``j`` holds the first candidate ``k = 0, 1, ...`` whose probe lies in the band, so
-  rule ``j`` (rejection loop included) is a pure function of ``(seed, split, e, j)``.
+* slot ``j`` of the ``split`` pool in pool epoch ``e``: one stream
+  ``(seed, "nca-rule", split, e, j)`` whose raw 64-bit words are cut into fixed-size
+  candidates: candidate ``k = 0, 1, ...`` is words ``[k L, (k + 1) L)`` (the rule's
+  weights, then its probe simulation; every value is drawn by inverse CDF from a fixed
+  number of words, so ``L`` is a constant). Slot ``j`` holds the first candidate whose
+  probe lies in the band, so rule ``j`` (rejection loop included) is a pure function of
+  ``(seed, split, e, j)``, however many candidates a search round draws at once.
 * simulation of example ``i``: ``(seed, split, "nca-sim", i)``: initial grid and noise.
 
 Example ``i`` uses slot ``(i mod sims_per_epoch) mod pool size`` of pool epoch 0
@@ -40,7 +43,11 @@ from pptrain_nca.rollout import (
     patch_ids,
     rollout,
     rule_tables,
-    sample_rule,
+    rule_words,
+    rules_from_words,
+    simulation_words,
+    simulations_from_words,
+    stacked_tables,
 )
 from pptrain_nca.specs import NCAConfig
 
@@ -135,25 +142,43 @@ class NCATask(Task):
         epoch = index // c.sims_per_epoch if c.rule_pool == "per_epoch" else 0
         return epoch, (index % c.sims_per_epoch) % self.pool_size(split)
 
-    def _candidate(self, seed: int, split: str, epoch: int, slot: int, k: int) -> tuple[RuleWeights, SimDraws]:
+    def _candidate_words(self) -> tuple[int, int]:
+        """Raw words per candidate: its rule, then its probe simulation."""
         c = self.config
-        rng = rng_for(seed, "nca-rule", split, epoch, slot, k)
-        weights = sample_rule(rng, c.num_states)
-        draws = draw_simulation(
-            rng,
+        sim = simulation_words(
             grid_size=c.grid_size,
             num_states=c.num_states,
             steps=c.burn_in + c.probe_frames - 1,
             stochastic=c.temperature > 0,
         )
-        return weights, draws
+        return rule_words(c.num_states), sim
 
     def probe_ratios(self, rules: Sequence[RuleWeights], draws: Sequence[SimDraws]) -> list[float]:
         """The gzip ratio of each rule's probe rollout (``probe_frames`` frames after burn-in)."""
         c = self.config
         frames = self._frames(list(rules), draws, c.probe_frames)
-        ids = patch_ids(frames, c.num_states, c.patch_size).reshape(len(draws), -1)
+        return self._ratios(frames)
+
+    def _ratios(self, frames: np.ndarray) -> list[float]:
+        c = self.config
+        ids = patch_ids(frames, c.num_states, c.patch_size).reshape(len(frames), -1)
         return [gzip_ratio(row) for row in ids]
+
+    def _probe_words(self, words: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float]]:
+        """Candidates ``(K, L)`` raw words to their stacked weights and probe gzip ratios."""
+        c = self.config
+        n_rule, _ = self._candidate_words()
+        w1, w2, w3 = rules_from_words(words[:, :n_rule], c.num_states)
+        init, noise = simulations_from_words(
+            words[:, n_rule:],
+            grid_size=c.grid_size,
+            num_states=c.num_states,
+            steps=c.burn_in + c.probe_frames - 1,
+            stochastic=c.temperature > 0,
+        )
+        table, w3t = stacked_tables(w1, w2, w3, c.device)
+        frames = self._rollout(table, w3t, init, noise, c.probe_frames)
+        return (w1, w2, w3), self._ratios(frames)
 
     def search_rules(
         self, seed: int, split: str, epoch: int, slots: Iterable[int], record: list[float] | None = None
@@ -169,6 +194,8 @@ class NCATask(Task):
         c = self.config
         pending = list(dict.fromkeys(int(s) for s in slots))
         found: dict[int, Rule] = {}
+        streams = {j: rng_for(seed, "nca-rule", split, epoch, j).bit_generator for j in pending}
+        length = sum(self._candidate_words())
         k = 0
         while pending:
             if k >= c.max_attempts:
@@ -186,8 +213,9 @@ class NCATask(Task):
                     c.max_attempts - k,
                 ),
             )
-            cands = [self._candidate(seed, split, epoch, j, k + d) for j in pending for d in range(m)]
-            ratios = self.probe_ratios([w for w, _ in cands], [d for _, d in cands])
+            # candidates k .. k+m-1 of each pending slot: the next m*L words of its stream
+            words = np.stack([streams[j].random_raw(m * length) for j in pending]).reshape(len(pending) * m, length)
+            (w1, w2, w3), ratios = self._probe_words(words)
             still = []
             for n, j in enumerate(pending):
                 mine = ratios[n * m : (n + 1) * m]
@@ -200,7 +228,9 @@ class NCATask(Task):
                     still.append(j)
                 else:
                     self._accepted += 1
-                    found[j] = Rule(cands[n * m + hit][0], mine[hit], k + hit + 1)
+                    r = n * m + hit
+                    weights = RuleWeights(w1[r].copy(), w2[r].copy(), w3[r].copy())
+                    found[j] = Rule(weights, mine[hit], k + hit + 1)
             pending = still
             k += m
         return found
@@ -264,10 +294,20 @@ class NCATask(Task):
         """One batched rollout: ``n_frames`` recorded frames after the burn-in, per (rule, draws) pair."""
         c = self.config
         table, w3 = rule_tables(weights, c.device)
+        init = np.stack([d.init for d in draws])
+        steps = c.burn_in + n_frames - 1
+        noise = np.stack([d.uniforms[:steps] for d in draws]) if c.temperature > 0 else None
+        return self._rollout(table, w3, init, noise, n_frames)
+
+    def _rollout(
+        self, table: torch.Tensor, w3: torch.Tensor, init: np.ndarray, noise: np.ndarray | None, n_frames: int
+    ) -> np.ndarray:
+        c = self.config
         return rollout(
             table,
             w3,
-            list(draws),
+            init,
+            noise,
             num_states=c.num_states,
             burn_in=c.burn_in,
             frames=n_frames,
