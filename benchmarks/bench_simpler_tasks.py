@@ -6,11 +6,16 @@ DataLoader worker reads). pptrain 0.3.0: its own per-example sampler
 (``_sample_bounded_example``, what its ``build_datasets`` loops over), with every 0.3.0
 preset run; a preset that raises is recorded as a row with the error.
 
+Ours and the matching 0.3.0 preset are timed interleaved: ``--repeats`` times, ours for
+``--seconds`` then 0.3.0's for ``--seconds``. The table gives each side's median tokens/s
+and the speed-up as the median of the per-repeat ratios, so load drift on a shared machine
+hits both columns alike.
+
 pptrain 0.3.0's import name ``pptrain`` clashes with our meta-package, so install it
 into its own directory first:
 
     pip install --no-deps --target /tmp/pptrain030 pptrain==0.3.0
-    python benchmarks/bench_simpler_tasks.py [--seconds 1.0] [--old /tmp/pptrain030]
+    python benchmarks/bench_simpler_tasks.py [--seconds 0.3] [--repeats 5] [--old /tmp/pptrain030]
 
 Prints a markdown table (paste it into docs/tasks/simpler-tasks.md with machine, date
 and command). Nothing here is a test.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -41,57 +47,89 @@ OLD_MATCH = {
 }
 
 
-def ours(preset_name: str, seconds: float) -> float:
-    cfg = structure(dict(SIMPLER_TASKS.preset(preset_name).values), SimplerTasksConfig)
-    task = SIMPLER_TASKS.build(cfg)
-    ds = VirtualDataset(task, seed=0, split="train", length=10**12)
-    tokens, i = 0, 0
-    t0 = time.perf_counter()
-    while True:
-        for _ in range(64):
-            tokens += len(ds[i])
-            i += 1
-        dt = time.perf_counter() - t0
-        if dt >= seconds:
-            return tokens / dt
+class Ours:
+    """Sequential reads of one preset's dataset; :meth:`run` continues where it stopped."""
+
+    def __init__(self, preset_name: str):
+        cfg = structure(dict(SIMPLER_TASKS.preset(preset_name).values), SimplerTasksConfig)
+        self.ds = VirtualDataset(SIMPLER_TASKS.build(cfg), seed=0, split="train", length=10**12)
+        self.i = 0
+
+    def run(self, seconds: float) -> float:
+        ds, i, tokens = self.ds, self.i, 0
+        t0 = time.perf_counter()
+        while True:
+            for _ in range(64):
+                tokens += len(ds[i])
+                i += 1
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                self.i = i
+                return tokens / dt
 
 
-def old_rates(path: str, seconds: float) -> dict[str, str]:
-    """tokens/s (formatted) or 'crash: ...' for every pptrain 0.3.0 simpler_tasks preset."""
+class Old:
+    """pptrain 0.3.0's per-example sampler for one of its presets; :meth:`run` continues."""
+
+    def __init__(self, family, rng):
+        self.family, self.spec, self.rng = family, family.tokenizer_spec(), rng
+
+    def run(self, seconds: float) -> float:
+        tokens = 0
+        t0 = time.perf_counter()
+        while True:
+            for _ in range(16):
+                toks, _meta = self.family._sample_bounded_example(self.rng, self.spec)
+                tokens += len(toks) - 1  # 0.3.0 trains on tokens[:-1]
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                return tokens / dt
+
+
+def old_samplers(path: str) -> dict[str, Old | str]:
+    """A sampler, or 'crash: ...' when building or sampling fails, for every 0.3.0 preset."""
     sys.path.insert(0, path)
     import numpy as np
     from pptrain.tasks.simpler_tasks.config import SIMPLER_TASKS_PRESETS
     from pptrain.tasks.simpler_tasks.config import SimplerTasksConfig as OldConfig
     from pptrain.tasks.simpler_tasks.task import SimplerTasksTaskFamily
 
-    out: dict[str, str] = {}
+    out: dict[str, Old | str] = {}
     for preset in SIMPLER_TASKS_PRESETS:
         try:
-            family = SimplerTasksTaskFamily(OldConfig(**preset.config))
-            spec = family.tokenizer_spec()
-            rng = np.random.default_rng(0)
-            tokens = 0
-            t0 = time.perf_counter()
-            while True:
-                for _ in range(16):
-                    toks, _meta = family._sample_bounded_example(rng, spec)
-                    tokens += len(toks) - 1  # 0.3.0 trains on tokens[:-1]
-                dt = time.perf_counter() - t0
-                if dt >= seconds:
-                    break
-            out[preset.name] = f"{tokens / dt:,.0f}"
-        except Exception as exc:  # record, never stop the run
+            sampler = Old(SimplerTasksTaskFamily(OldConfig(**preset.config)), np.random.default_rng(0))
+            sampler.run(0.0)  # warm up; a preset that raises is recorded, never stops the run
+            out[preset.name] = sampler
+        except Exception as exc:
             out[preset.name] = f"crash: {type(exc).__name__}: {str(exc)[:80]}"
     return out
 
 
+def interleaved(a: Ours | Old | None, b: Ours | Old | None, seconds: float, repeats: int) -> tuple:
+    """Median tokens/s of ``a`` and ``b`` and the median of their per-repeat ratio.
+
+    Each repeat times ``a`` then ``b`` for ``seconds`` each, so load drift hits both alike.
+    """
+    ra, rb = [], []
+    for _ in range(repeats):
+        if a is not None:
+            ra.append(a.run(seconds))
+        if b is not None:
+            rb.append(b.run(seconds))
+    med = statistics.median
+    ratio = med(x / y for x, y in zip(ra, rb, strict=True)) if ra and rb else None
+    return (med(ra) if ra else None), (med(rb) if rb else None), ratio
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=1.0, help="time per preset and library")
+    ap.add_argument("--seconds", type=float, default=0.3, help="time per repeat, preset and library")
+    ap.add_argument("--repeats", type=int, default=5, help="alternating repeats per preset (median)")
+    ap.add_argument("--only", nargs="*", default=None, help="time only these presets of ours (and their matches)")
     ap.add_argument("--old", default="/tmp/pptrain030", help="directory holding pptrain 0.3.0")
     args = ap.parse_args()
 
-    old = old_rates(args.old, args.seconds) if os.path.isdir(os.path.join(args.old, "pptrain")) else {}
+    old = old_samplers(args.old) if os.path.isdir(os.path.join(args.old, "pptrain")) else {}
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo", encoding="utf-8"):
@@ -100,28 +138,46 @@ def main() -> None:
                 break
     except OSError:
         pass
-    print(f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; single process.")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; single process; "
+        f"load average {load:.1f} at the start."
+    )
     print(
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Command: `python benchmarks/bench_simpler_tasks.py "
-        f"--seconds {args.seconds}`.\n"
+        f"--seconds {args.seconds} --repeats {args.repeats}`.\n"
     )
     print("| preset (ours) | ours tokens/s | pptrain 0.3.0 preset | 0.3.0 tokens/s | speed-up |")
     print("|---|---:|---|---:|---:|")
+
+    def fmt(rate: float | None) -> str:
+        return "-" if rate is None else f"{rate:,.0f}"
+
     used = set()
     for preset in SIMPLER_TASKS.presets:
-        rate = ours(preset.name, args.seconds)
+        if args.only is not None and preset.name not in args.only:
+            continue
+        mine = Ours(preset.name)
+        mine.run(0.0)  # warm up
         match = OLD_MATCH.get(preset.name)
         if match is None and f"{preset.name}_100k" in old:
             match = f"{preset.name}_100k"
-        old_rate = old.get(match, "") if match else ""
-        speed = ""
-        if old_rate and not old_rate.startswith("crash"):
-            speed = f"{rate / float(old_rate.replace(',', '')):.1f}x"
+        theirs = old.get(match) if match else None
         used.add(match)
-        print(f"| {preset.name} | {rate:,.0f} | {match or '-'} | {old_rate or '-'} | {speed or '-'} |")
-    for name, rate in old.items():
-        if name not in used:
-            print(f"| - | - | {name} | {rate} | - |")
+        if isinstance(theirs, str):  # crashed
+            rate, _, _ = interleaved(mine, None, args.seconds, args.repeats)
+            print(f"| {preset.name} | {fmt(rate)} | {match} | {theirs} | - |")
+            continue
+        rate, old_rate, ratio = interleaved(mine, theirs, args.seconds, args.repeats)
+        speed = "-" if ratio is None else f"{ratio:.1f}x"
+        print(f"| {preset.name} | {fmt(rate)} | {match if theirs else '-'} | {fmt(old_rate)} | {speed} |")
+    for name, sampler in old.items():
+        if name not in used and args.only is None:
+            if isinstance(sampler, str):
+                print(f"| - | - | {name} | {sampler} | - |")
+            else:
+                _, old_rate, _ = interleaved(None, sampler, args.seconds, args.repeats)
+                print(f"| - | - | {name} | {fmt(old_rate)} | - |")
 
 
 if __name__ == "__main__":

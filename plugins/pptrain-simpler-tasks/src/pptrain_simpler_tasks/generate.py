@@ -44,6 +44,9 @@ from pptrain_simpler_tasks.specs import (
 MAX_DRAWS = 100_000
 """Give up (with an error naming the task) after this many rejected candidates."""
 
+BATCH_MIN = 8
+"""``set`` and set-operation examples of a block are drawn vectorised when at least this many."""
+
 
 @attrs.frozen
 class SymbolNames:
@@ -396,10 +399,151 @@ def solve(p: Problem) -> np.ndarray:
     return np.array(python_set_order(t, s, q), dtype=np.int64)
 
 
+# --------------------------------------------------------------------------- block batches
+# ``set`` and the set operations, drawn for many examples at once. Same sampling as the
+# per-example samplers above (same ranges, same rejection rule, same output order); the
+# random numbers are consumed in a different order, which only changes *which* example a
+# seed gives, not the distribution.
+
+
+def distinct_segments(rng: np.random.Generator, k: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Segment ``r`` (``k[r]`` entries, segments back to back): a uniform random ``k[r]``-subset.
+
+    ``random.sample`` for many rows at once. Rows whose subset is small next to the
+    vocabulary draw ``k[r]`` ids with replacement and redraw the row while it holds a repeat
+    (i.i.d. draws conditioned on being distinct are a uniform ordered subset); the others
+    call ``Generator.choice`` without replacement.
+    """
+    starts = np.cumsum(k) - k
+    out = np.empty(int(k.sum()), dtype=np.int64)
+    quick = k * (k - 1) <= 2 * vocab_size  # a whole row is accepted with probability >= about exp(-1)
+    todo = np.flatnonzero(quick)
+    for _ in range(MAX_DRAWS):
+        if len(todo) == 0:
+            break
+        kk = k[todo]
+        n = int(kk.sum())
+        local = np.repeat(np.arange(len(todo)), kk)
+        vals = rng.integers(0, vocab_size, size=n)
+        key = np.sort(local * vocab_size + vals)
+        bad = np.zeros(len(todo), dtype=bool)
+        bad[key[1:][key[1:] == key[:-1]] // vocab_size] = True
+        if len(todo) == len(k):  # first pass over every row: segments are already in place
+            out[:] = vals
+        else:
+            out[np.repeat(starts[todo] - (np.cumsum(kk) - kk), kk) + np.arange(n)] = vals
+        todo = todo[bad]
+    else:
+        raise RuntimeError("no distinct pool after many draws; raise vocab_size")
+    for r in np.flatnonzero(~quick).tolist():
+        out[starts[r] : starts[r] + k[r]] = rng.choice(vocab_size, size=int(k[r]), replace=False)
+    return out
+
+
+def _pack(task: str, inputs: np.ndarray, n_in: np.ndarray, answers: np.ndarray, n_ans: np.ndarray) -> list[Example]:
+    """``[task] input <sep> answer-or-<empty> <end>`` for every row, loss on the answer and ``<end>``.
+
+    ``inputs`` holds row ``r``'s input in its first ``n_in[r]`` columns; ``answers`` is
+    every row's answer concatenated (``n_ans[r]`` tokens for row ``r``). One token buffer
+    for the block; each example's tokens and mask are views of it.
+    """
+    m = len(n_in)
+    length = n_in + 3 + np.maximum(n_ans, 1)
+    width = int(length.max())
+    grid = np.empty((m, width), dtype=np.int64)
+    rows = np.arange(m)
+    grid[:, 0] = task_token(task)
+    grid[:, 1 : 1 + inputs.shape[1]] = inputs
+    grid[rows, n_in + 1] = SEP
+    grid[rows, n_in + 2] = EMPTY  # overwritten below when the answer is not empty
+    if len(answers):
+        at = np.repeat(rows, n_ans)
+        within = np.arange(len(answers)) - np.repeat(np.cumsum(n_ans) - n_ans, n_ans)
+        grid[at, n_in[at] + 2 + within] = answers
+    grid[rows, length - 1] = END
+    tokens = grid[np.arange(width) < length[:, None]]
+    ends_a = np.cumsum(length)
+    starts_a = ends_a - length
+    step = np.zeros(len(tokens) + 1, dtype=np.int8)  # +1 where an answer starts, -1 after its <end>
+    step[starts_a + n_in + 2] = 1
+    step[ends_a] = -1
+    mask = np.cumsum(step[:-1], dtype=np.int8)
+    ends = ends_a.tolist()
+    starts = starts_a.tolist()
+    return [
+        Example(tokens[a:b], mask[a:b], {"task": task, "input_length": i, "answer_length": j})
+        for a, b, i, j in zip(starts, ends, n_in.tolist(), n_ans.tolist(), strict=True)
+    ]
+
+
+def _set_operation_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, task: str, m: int) -> list[Example]:
+    """``m`` examples of one set operation (the draws of :func:`_set_operand_array`, vectorised)."""
+    # total ~ randint(min-1, max-1), so the input (total + <arg>) is always inside the
+    # bound and the reference's redraw loop never runs
+    total = rng.integers(cfg.min_length - 1, cfg.max_length, size=m)
+    n1 = rng.integers(0, total + 1)  # randint(0, total)
+    k = total // 2
+    pool = distinct_segments(rng, k, cfg.vocab_size)  # the shared pool, random.sample
+    width = int(total.max())
+    # random.choices(pool, k=total): one uniform index into each row's first k entries
+    pick = (rng.random(int(total.sum())) * np.repeat(k, total)).astype(np.int64)
+    seq = pool[np.repeat(np.cumsum(k) - k, total) + pick] + SYMBOL0
+    # the input with <arg> after the first n1 items
+    at = np.arange(width + 1)
+    src = (np.cumsum(total) - total)[:, None] + at - (at > n1[:, None])
+    inputs = seq[np.minimum(src, len(seq) - 1)]  # columns past the input are overwritten later
+    inputs[np.arange(m), n1] = ARG
+    flat = seq.tolist()
+    answers: list[int] = []
+    n_ans = []
+    at = 0
+    for a, t in zip(n1.tolist(), total.tolist(), strict=True):
+        s1, s2 = set(flat[at : at + a]), set(flat[at + a : at + t])
+        at += t
+        before = len(answers)
+        if task == "union":
+            answers.extend(s1.union(s2))
+        elif task == "intersect":
+            answers.extend(s1.intersection(s2))
+        elif task == "set_1_minus_2":
+            answers.extend(s1 - s2)
+        else:
+            answers.extend(s2 - s1)
+        n_ans.append(len(answers) - before)
+    return _pack(task, inputs, total + 1, np.array(answers, dtype=np.int64), np.array(n_ans, dtype=np.int64))
+
+
+def _set_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, m: int) -> list[Example]:
+    """``m`` examples of ``set`` (the draws of :func:`_runs` with ``shuffle``, vectorised)."""
+    # n ~ randint(min, max) tokens in runs: always inside the bound, never redrawn
+    n = rng.integers(cfg.min_length, cfg.max_length + 1, size=m)
+    parts = rng.integers(1, n + 1)  # randint(1, n) runs
+    width = int(parts.max())
+    chars = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=(m, width))
+    # run lengths: one each, plus a uniform multinomial of the other n - parts tokens
+    balls = n - parts
+    ball_row = np.repeat(np.arange(m), balls)
+    ball_bin = (rng.random(len(ball_row)) * parts[ball_row]).astype(np.int64)
+    counts = np.bincount(ball_row * width + ball_bin, minlength=m * width).reshape(m, width)
+    counts += np.arange(width) < parts[:, None]
+    flat = np.repeat(chars.ravel(), counts.ravel())  # the runs, row after row
+    row_of = np.repeat(np.arange(m), n)
+    # shuffle within each row: sort by row plus a uniform key in [0, 1)
+    # (row + u sorts rows apart and shuffles inside each; a tie has probability ~1e-10)
+    flat = flat[np.argsort(row_of + rng.random(len(flat)))]
+    starts = np.cumsum(n) - n
+    pos = np.arange(len(flat)) - starts[row_of]
+    inputs = np.zeros((m, int(n.max())), dtype=np.int64)
+    inputs[row_of, pos] = flat
+    # answer: each row's distinct tokens in order of first occurrence (dict.fromkeys)
+    key = row_of * (SYMBOL0 + cfg.vocab_size) + flat
+    _, first = np.unique(key, return_index=True)
+    first.sort()
+    n_ans = np.bincount(row_of[first], minlength=m)
+    return _pack("set", inputs, n, flat[first], n_ans)
+
+
 # --------------------------------------------------------------------------- task
-
-
-_SET_TOKEN = task_token("set")
 
 
 class SimplerTasksTask(SymbolicTask):
@@ -441,59 +585,10 @@ class SimplerTasksTask(SymbolicTask):
         body = answer if len(answer) else np.array([EMPTY], dtype=np.int64)
         return prompt, np.concatenate([body, np.array([END], dtype=np.int64)])
 
-    def _set_operation_example(self, src: Source, task: str) -> Example:
-        # the _sample_task/solve/serialize path on Python lists (same draws, same bytes)
-        cfg = self.config
-        for _ in range(MAX_DRAWS):
-            seq, n1 = _set_operand_array(src, cfg)
-            n_in = len(seq) + 1
-            if cfg.min_length <= n_in <= cfg.max_length:
-                break
-        else:
-            raise RuntimeError(f"{task}: no input inside [{cfg.min_length}, {cfg.max_length}] after {MAX_DRAWS} draws")
-        picks = seq.tolist()
-        answer = python_set_order(task, picks[:n1], picks[n1:])
-        n_ans = len(answer)
-        tokens = np.empty(n_in + 3 + max(n_ans, 1), dtype=np.int64)
-        tokens[0] = task_token(task)
-        tokens[1 : 1 + n1] = seq[:n1]
-        tokens[1 + n1] = ARG
-        tokens[2 + n1 : 1 + n_in] = seq[n1:]
-        tokens[1 + n_in] = SEP
-        tokens[2 + n_in : -1] = answer or EMPTY
-        tokens[-1] = END
-        mask = np.zeros(len(tokens), dtype=np.int8)
-        mask[2 + n_in :] = 1
-        return Example(tokens, mask, {"task": task, "input_length": n_in, "answer_length": n_ans})
-
-    def _set_example(self, src: Source) -> Example:
-        # the _sample_task/solve/serialize path of ``set``, inlined (same draws, same bytes)
-        cfg = self.config
-        for _ in range(MAX_DRAWS):
-            seq = _runs(src, src.randint(cfg.min_length, cfg.max_length), None, shuffle=True)
-            n_in = len(seq)
-            if cfg.min_length <= n_in <= cfg.max_length:
-                break
-        else:
-            raise RuntimeError(f"set: no input inside [{cfg.min_length}, {cfg.max_length}] after {MAX_DRAWS} draws")
-        answer = list(dict.fromkeys(seq.tolist()))
-        n_ans = len(answer)
-        tokens = np.empty(n_in + 3 + n_ans, dtype=np.int64)
-        tokens[0] = _SET_TOKEN
-        tokens[1 : 1 + n_in] = seq
-        tokens[1 + n_in] = SEP
-        tokens[2 + n_in : -1] = answer
-        tokens[-1] = END
-        mask = np.zeros(len(tokens), dtype=np.int8)
-        mask[2 + n_in :] = 1
-        return Example(tokens, mask, {"task": "set", "input_length": n_in, "answer_length": n_ans})
-
     def _example(self, src: Source) -> Example:
-        task = self._draw_task(src)
-        if task in SET_OPERATIONS:
-            return self._set_operation_example(src, task)
-        if task == "set":
-            return self._set_example(src)
+        return self._example_of(src, self._draw_task(src))
+
+    def _example_of(self, src: Source, task: str) -> Example:
         # serialize() written into one preallocated array: same layout, fewer numpy calls
         problem = self._sample_task(src, task)
         answer = self.solve(problem)
@@ -524,8 +619,43 @@ class SimplerTasksTask(SymbolicTask):
         return self._example(Source(rng, self.config.vocab_size))
 
     def generate_block(self, rng: np.random.Generator, *, seed: int, split: str, block: int) -> list[Example]:
-        src = Source(rng, self.config.vocab_size)
-        return [self._example(src) for _ in range(self.block_size)]
+        """One block: the task of every example first, then each task's examples as a batch.
+
+        ``set`` and the set operations are drawn vectorised across the block
+        (:func:`_set_batch`, :func:`_set_operation_batch`); the other tasks one example at a
+        time from a shared :class:`Source`. Groups are drawn in task order, so the block is
+        a pure function of its generator.
+        """
+        n = self.block_size
+        tasks = self._tasks
+        if len(tasks) == 1:
+            groups = [(tasks[0], None)]
+        else:
+            ids = rng.integers(0, len(tasks), size=n)
+            groups = [(tasks[t], np.flatnonzero(ids == t).tolist()) for t in range(len(tasks))]
+        out: list[Example] = [None] * n  # type: ignore[list-item]
+        src: Source | None = None
+        for task, where in groups:
+            m = n if where is None else len(where)
+            if m == 0:
+                continue
+            if m < BATCH_MIN:  # a batch's fixed numpy cost outweighs a few examples
+                if src is None:
+                    src = Source(rng, self.config.vocab_size)
+                got = [self._example_of(src, task) for _ in range(m)]
+            elif task in SET_OPERATIONS:
+                got = _set_operation_batch(rng, self.config, task, m)
+            elif task == "set":
+                got = _set_batch(rng, self.config, m)
+            else:
+                if src is None:
+                    src = Source(rng, self.config.vocab_size)
+                got = [self._example_of(src, task) for _ in range(m)]
+            if where is None:
+                return got
+            for i, ex in zip(where, got, strict=True):
+                out[i] = ex
+        return out
 
     def stats(self, *, sample: int, seed: int = 0) -> dict[str, Any]:
         """Input and answer length distributions, the task mix and the positive shares."""
