@@ -6,9 +6,8 @@ Importing this package stays light (no numpy, no torch): data classes such as
 
 from __future__ import annotations
 
-from typing import Any
-
 from pptrain_core.hookspecs import hookimpl, hookspec
+from pptrain_core.lazy import lazy_getattr
 from pptrain_core.specs import (
     MetricSpec,
     ModelAdapterSpec,
@@ -47,11 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pptrain_core' has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pptrain_core.lazy import lazy_getattr
 from pptrain_core.transfer.report import ACTIONS, TransferError, TransferReport, TransferRow
 from pptrain_core.transfer.specs import (
     TRANSFER_POLICIES,
@@ -88,11 +89,4 @@ def build_policy(
     return resolve_factory(spec.factory)(config)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pptrain_core.transfer' has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)

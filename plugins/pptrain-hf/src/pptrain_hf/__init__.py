@@ -11,8 +11,7 @@ and the adapter classes are imported on first use.
 
 from __future__ import annotations
 
-from typing import Any
-
+from pptrain_core.lazy import lazy_getattr
 from pptrain_hf.configs import HFModelConfig, TorchModuleConfig
 
 __version__ = "0.1.0"
@@ -26,14 +25,7 @@ _LAZY = {
 __all__ = ["__version__", "HFModelConfig", "TorchModuleConfig", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pptrain_hf' has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:
