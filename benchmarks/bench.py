@@ -198,7 +198,7 @@ def generation_workers(task_filter: set[str] | None, batches: int, workers: int)
     """Tokens/s through a DataLoader with worker processes (batches of 8, pad collation)."""
     import torch
 
-    from pptrain_core.data import VirtualDataset
+    from pptrain_core.data import VirtualDataset, mean_length
     from pptrain_core.plugins import get_registry
     from pptrain_core.tasks import resolve
     from pptrain_core.training.collate import Collator, PackedDataset
@@ -210,10 +210,7 @@ def generation_workers(task_filter: set[str] | None, batches: int, workers: int)
             continue
         for preset in reg.tasks[name].presets:
             built = resolve(f"{name}:{preset.name}", registry=reg).build()
-            mean_len = (
-                sum(len(built_example) for built_example in VirtualDataset(built, seed=1, split="train", length=16))
-                / 16
-            )
+            mean_len = mean_length(built, 1, "train", 16)
             # Short examples are packed into 256-token windows, as training on them would be;
             # long ones are padded batches of whole examples.
             packed = mean_len < 256

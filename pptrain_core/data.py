@@ -277,3 +277,8 @@ def example_at(
         while len(cache) > cache_blocks:
             cache.popitem(last=False)
     return examples[offset]
+
+
+def mean_length(task: Task, seed: int, split: str, n: int = 64) -> float:
+    """Mean token count of the first ``n`` examples of a split (for budgets and packing strides)."""
+    return sum(len(ex) for ex in VirtualDataset(task, seed=seed, split=split, length=n)) / n  # block cache

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pptrain_core.data import Example, Task, VirtualDataset
+from pptrain_core.data import Example, Task, VirtualDataset, mean_length
 
 
 class PackedDataset:
@@ -43,8 +43,8 @@ class PackedDataset:
         self.examples = VirtualDataset(task, seed=seed, split=split, length=2**62)
         self.stride = int(stride) if stride else self._default_stride()
 
-    def _default_stride(self, probe: int = 64) -> int:
-        mean = sum(len(self.examples[i]) for i in range(probe)) / probe
+    def _default_stride(self) -> int:
+        mean = mean_length(self.task, self.seed, self.split)
         return int(math.ceil(1.5 * self.seq_len / max(mean, 1.0))) + 1
 
     def __len__(self) -> int:

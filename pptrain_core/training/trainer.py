@@ -96,12 +96,6 @@ def _hardware() -> dict[str, Any]:
     return info
 
 
-def _mean_example_length(task: Any, seed: int, n: int = 64) -> float:
-    from pptrain_core.data import example_at
-
-    return sum(len(example_at(task, seed, "train", i)) for i in range(n)) / n
-
-
 class _Callbacks:
     """Factory for the TrainerCallback subclasses (defined lazily so importing this module stays light)."""
 
@@ -293,7 +287,9 @@ class PrePreTrainer:
         r = self.run
         if r.collation == "pack":
             return float(r.seq_len)
-        mean = _mean_example_length(built, r.data_seed)
+        from pptrain_core.data import mean_length
+
+        mean = mean_length(built, r.data_seed, "train")
         return min(mean, r.seq_len) if r.seq_len else mean
 
     def _training_args(self, run_dir: Path) -> Any:
