@@ -244,7 +244,7 @@ def test_block_and_single_generation_agree():
         assert e1 == example_at(blocked, 3, "train", i) == example_at(odd, 3, "train", i)
     assert blocked.examples(3, "train", [9])[0] == example_at(blocked, 3, "train", 9)
     # a paper preset too: example 40 alone == inside its block of 32
-    p1, p32 = build("paper_web_text", block_size=1), build("paper_web_text")
+    p1, p32 = build("paper_web_text", block_size=1), build("paper_web_text", block_size=32)
     assert example_at(p1, 0, "eval", 40) == example_at(p32, 0, "eval", 40)
 
 

@@ -79,8 +79,10 @@ class NCAConfig:
     """Paper budget, for documentation and token budgets only: ``epochs * sims_per_epoch * seq_len``."""
     max_attempts: int = attrs.field(default=100_000, validator=at_least(1))
     """Candidate rules tried for one pool slot before giving up with an error."""
-    block_size: int = attrs.field(default=32, validator=at_least(1))
-    """Examples simulated together in one batched rollout; never changes an example."""
+    block_size: int = attrs.field(default=128, validator=at_least(1))
+    """Examples simulated together in one batched rollout; never changes an example. 128 keeps
+    the per-step overhead of the rollout small on a CPU (1.3x the tokens/s of 32 for
+    ``paper_web_text``, 1.07x for ``paper_code``)."""
     device: str = "cpu"
     """Torch device for rollouts (``"cuda"`` for a GPU)."""
     probe_workers: int = attrs.field(default=0, validator=at_least(0))
