@@ -18,7 +18,7 @@ from pptrain_core.config import FieldValueError, structure
 from pptrain_core.data import VirtualDataset, example_at
 from pptrain_core.errors import ConfigError
 from pptrain_core.testing.checks import parametrize_with_task_checks
-from pptrain_simpler_tasks import specs
+from pptrain_simpler_tasks import generate, specs
 from pptrain_simpler_tasks.generate import SimplerTasksTask
 from pptrain_simpler_tasks.specs import SIMPLER_TASKS, TASK_NAMES, SimplerTasksConfig
 
@@ -147,6 +147,27 @@ def test_every_answer_recomputed_small_vocab(task):
     ds = VirtualDataset(SimplerTasksTask(cfg), seed=5, split="train", length=160)
     for ex in ds:
         check_example(ex, cfg)
+
+
+@pytest.mark.parametrize("task", [*generate.PLAIN_TASKS, "count", "search", "set", "union"])
+def test_one_at_a_time_path_agrees_with_the_batched_path(task, monkeypatch):
+    # A task with fewer than BATCH_MIN examples in a block is drawn one example at a time
+    # (the per-example samplers), otherwise vectorised; both must give right answers and the
+    # same length distribution.
+    cfg = SimplerTasksConfig(tasks=(task,), vocab_size=60, min_length=10, max_length=80)
+    batched = [ex for ex in VirtualDataset(SimplerTasksTask(cfg), seed=2, split="train", length=512)]
+    monkeypatch.setattr(generate, "BATCH_MIN", 10**9)
+    single = [ex for ex in VirtualDataset(SimplerTasksTask(cfg), seed=2, split="train", length=512)]
+    for ex in batched + single:
+        check_example(ex, cfg)
+    mean_b = np.mean([ex.meta["input_length"] for ex in batched])
+    mean_s = np.mean([ex.meta["input_length"] for ex in single])
+    sd = np.std([ex.meta["input_length"] for ex in single]) / np.sqrt(512)
+    assert abs(mean_b - mean_s) < 5 * np.sqrt(2) * sd + 1e-9, (mean_b, mean_s)
+    if task == "search":
+        share_b = np.mean([ex.meta["positive"] for ex in batched])
+        share_s = np.mean([ex.meta["positive"] for ex in single])
+        assert abs(share_b - share_s) < 0.12
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

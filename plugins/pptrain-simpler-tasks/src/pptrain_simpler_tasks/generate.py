@@ -45,7 +45,11 @@ MAX_DRAWS = 100_000
 """Give up (with an error naming the task) after this many rejected candidates."""
 
 BATCH_MIN = 8
-"""``set`` and set-operation examples of a block are drawn vectorised when at least this many."""
+"""A task's examples in a block are drawn vectorised (where it has a batch sampler) when at least this many."""
+
+BLOCK_PER_TASK = 128
+BLOCK_MAX = 1024
+"""A block holds ``BLOCK_PER_TASK`` examples per task of the mix, at most ``BLOCK_MAX``."""
 
 
 @attrs.frozen
@@ -453,7 +457,8 @@ def _pack(task: str, inputs: np.ndarray, n_in: np.ndarray, answers: np.ndarray, 
     grid = np.empty((m, width), dtype=np.int64)
     rows = np.arange(m)
     grid[:, 0] = task_token(task)
-    grid[:, 1 : 1 + inputs.shape[1]] = inputs
+    w_in = min(inputs.shape[1], int(n_in.max()))  # columns past every input are never read
+    grid[:, 1 : 1 + w_in] = inputs[:, :w_in]
     grid[rows, n_in + 1] = SEP
     grid[rows, n_in + 2] = EMPTY  # overwritten below when the answer is not empty
     if len(answers):
@@ -543,6 +548,152 @@ def _set_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, m: int) -> lis
     return _pack("set", inputs, n, flat[first], n_ans)
 
 
+def digits_batch(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`digits` of many non-negative integers: all digit tokens back to back, and counts."""
+    values = np.asarray(values, dtype=np.int64)
+    nd = np.ones(len(values), dtype=np.int64)
+    power = 10
+    while (values >= power).any():
+        nd += values >= power
+        power *= 10
+    width = int(nd.max()) if len(values) else 1
+    j = np.arange(width)
+    place = 10 ** np.maximum(nd[:, None] - 1 - j, 0)
+    grid = DIGIT0 + (values[:, None] // place) % 10
+    return grid[j < nd[:, None]], nd
+
+
+#: Unary tasks whose input is ``randint(min, max)`` uniform tokens, drawn by :func:`_plain_batch`.
+PLAIN_TASKS = ("copy", "reverse", "first_char", "last_char", "length", "duplicate")
+
+
+def _plain_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, task: str, m: int) -> list[Example]:
+    """``m`` examples of one of :data:`PLAIN_TASKS` (the draws of :func:`_plain`, vectorised)."""
+    n = rng.integers(cfg.min_length, cfg.max_length + 1, size=m)  # always inside the bound
+    width = int(n.max())
+    inputs = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=(m, width))
+    col = np.arange(width)
+    valid = col < n[:, None]
+    rows = np.arange(m)
+    if task == "copy":
+        answers, n_ans = inputs[valid], n
+    elif task == "reverse":
+        answers, n_ans = inputs[rows[:, None], np.maximum(n[:, None] - 1 - col, 0)][valid], n
+    elif task == "first_char":
+        answers, n_ans = inputs[:, 0], np.ones(m, dtype=np.int64)
+    elif task == "last_char":
+        answers, n_ans = inputs[rows, n - 1], np.ones(m, dtype=np.int64)
+    elif task == "length":
+        answers, n_ans = digits_batch(n)
+    else:  # duplicate
+        answers, n_ans = np.repeat(inputs[valid], 2), 2 * n
+    return _pack(task, inputs, n, answers, n_ans)
+
+
+def _count_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, m: int) -> list[Example]:
+    """``m`` examples of ``count`` (the draws of :func:`_count`, vectorised)."""
+    # seq + <arg> + query is s_len + 2 tokens: always inside the bound, never redrawn
+    s_len = rng.integers(cfg.min_length - 2, cfg.max_length - 1, size=m)  # randint(min-2, max-2)
+    query = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=m)
+    hits = (rng.random(m) * (s_len + 1)).astype(np.int64)  # randint(0, s_len) planted copies
+    width = int(s_len.max())
+    col = np.arange(width)
+    seq = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=(m, width))
+    seq = np.where(col < hits[:, None], query[:, None], seq)
+    # shuffle the first s_len entries of each row: sort by uniform keys, padding keys last
+    keys = rng.random((m, width))
+    keys[col >= s_len[:, None]] = 2.0
+    seq = np.take_along_axis(seq, np.argsort(keys, axis=1), axis=1)
+    rows = np.arange(m)
+    inputs = np.empty((m, width + 2), dtype=np.int64)
+    inputs[:, :width] = seq
+    inputs[rows, s_len] = ARG
+    inputs[rows, s_len + 1] = query
+    count = ((seq == query[:, None]) & (col < s_len[:, None])).sum(axis=1)
+    answers, n_ans = digits_batch(count)
+    return _pack("count", inputs, s_len + 2, answers, n_ans)
+
+
+def _search_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, m: int) -> list[Example]:
+    """``m`` examples of ``search`` (the draws of :func:`_search_or_delete`, vectorised).
+
+    The reference's redraw loop depends only on the drawn lengths (and, in the query-absent
+    branch, redraws only the tokens until the query does not occur, lengths unchanged), so
+    the lengths of every row are drawn first, rows outside the bound redrawn from the coin
+    on, and the tokens drawn once the lengths stand.
+    """
+    lo, hi = cfg.min_length, cfg.max_length
+    total = hi - 1
+    positive = np.zeros(m, dtype=bool)
+    s_len = np.zeros(m, dtype=np.int64)
+    q_len = np.zeros(m, dtype=np.int64)
+    pending = np.arange(m)
+    for _ in range(MAX_DRAWS):
+        k = len(pending)
+        if k == 0:
+            break
+        pos = rng.random(k) < cfg.search_positive_share
+        q_pos = rng.integers(1, total // 3 + 1, size=k)
+        s_pos = rng.integers(2 * q_pos, total - q_pos + 1)
+        longer = rng.random(k) < 0.01  # the reference's 1%: a query longer than the sequence
+        q_long = rng.integers(lo + 1, max(hi, lo + 1) + 1, size=k)
+        s_long = (rng.random(k) * q_long).astype(np.int64)  # randint(0, q - 1)
+        s_abs = rng.integers(lo, hi + 1, size=k)
+        q_abs = rng.integers(lo, s_abs + 1)
+        s = np.where(pos, s_pos, np.where(longer, s_long, s_abs))
+        q = np.where(pos, q_pos, np.where(longer, q_long, q_abs))
+        n = s + 1 + q
+        ok = (lo <= n) & (n <= hi) & (pos | ~longer | (lo + 1 <= hi))
+        took = pending[ok]
+        positive[took], s_len[took], q_len[took] = pos[ok], s[ok], q[ok]
+        pending = pending[~ok]
+    else:
+        raise RuntimeError(f"search: no input inside [{lo}, {hi}] after {MAX_DRAWS} draws")
+    rows = np.arange(m)
+    sw, qw = max(int(s_len.max()), 1), int(q_len.max())
+    seq = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=(m, sw))
+    query = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=(m, qw))
+    # query-present rows: plant the query times ~ randint(1, s // q) times, the filler
+    # between the copies a uniform multinomial (zeros allowed) of what is left
+    pr = np.flatnonzero(positive)
+    if len(pr):
+        qp, sp = q_len[pr], s_len[pr]
+        times = 1 + (rng.random(len(pr)) * (sp // qp)).astype(np.int64)
+        bins = times + 1
+        balls = sp - times * qp
+        ball_row = np.repeat(np.arange(len(pr)), balls)
+        ball_bin = (rng.random(len(ball_row)) * bins[ball_row]).astype(np.int64)
+        w = int(bins.max())
+        gaps = np.bincount(ball_row * w + ball_bin, minlength=len(pr) * w).reshape(len(pr), w)
+        occ_row = np.repeat(np.arange(len(pr)), times)
+        occ_j = np.arange(len(occ_row)) - np.repeat(np.cumsum(times) - times, times)
+        start = np.cumsum(gaps, axis=1)[occ_row, occ_j] + occ_j * qp[occ_row]
+        cell_row = np.repeat(occ_row, qp[occ_row])
+        cell_k = np.arange(len(cell_row)) - np.repeat(np.cumsum(qp[occ_row]) - qp[occ_row], qp[occ_row])
+        seq[pr[cell_row], np.repeat(start, qp[occ_row]) + cell_k] = query[pr[cell_row], cell_k]
+    # query-absent rows: tokens redrawn while the query occurs (lengths kept)
+    for r in np.flatnonzero(~positive & (q_len <= s_len)).tolist():
+        for _ in range(MAX_DRAWS):
+            if find(seq[r, : s_len[r]], query[r, : q_len[r]]) < 0:
+                break
+            seq[r] = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=sw)
+            query[r] = rng.integers(SYMBOL0, SYMBOL0 + cfg.vocab_size, size=qw)
+        else:
+            raise RuntimeError(f"search: no query-free sequence after {MAX_DRAWS} draws; raise vocab_size")
+    col = np.arange(sw + 1 + qw)
+    at_query = col - s_len[:, None] - 1
+    inputs = np.where(
+        col < s_len[:, None],
+        seq[rows[:, None], np.minimum(col, sw - 1)],
+        np.where(at_query < 0, ARG, query[rows[:, None], np.clip(at_query, 0, qw - 1)]),
+    )
+    answers = np.where(positive, YES, NO).astype(np.int64)
+    got = _pack("search", inputs, s_len + 1 + q_len, answers, np.ones(m, dtype=np.int64))
+    for ex, p in zip(got, positive.tolist(), strict=True):
+        ex.meta["positive"] = p
+    return got
+
+
 # --------------------------------------------------------------------------- task
 
 
@@ -555,6 +706,9 @@ class SimplerTasksTask(SymbolicTask):
         self.config = config
         self.vocab = simpler_vocab(config.vocab_size)
         self._tasks = tuple(config.tasks)
+        # about 128 examples of every task in the mix per block, so each task's group is
+        # large enough for its vectorised batch
+        self.block_size = min(BLOCK_MAX, BLOCK_PER_TASK * len(self._tasks))
 
     def _draw_task(self, src: Source) -> str:
         return self._tasks[src.randint(0, len(self._tasks) - 1)] if len(self._tasks) > 1 else self._tasks[0]
@@ -647,6 +801,12 @@ class SimplerTasksTask(SymbolicTask):
                 got = _set_operation_batch(rng, self.config, task, m)
             elif task == "set":
                 got = _set_batch(rng, self.config, m)
+            elif task in PLAIN_TASKS:
+                got = _plain_batch(rng, self.config, task, m)
+            elif task == "count":
+                got = _count_batch(rng, self.config, m)
+            elif task == "search":
+                got = _search_batch(rng, self.config, m)
             else:
                 if src is None:
                     src = Source(rng, self.config.vocab_size)
