@@ -42,3 +42,16 @@ def test_quick_start(tmp_path):
     after = target.transformer.h[0].attn.c_attn.weight
     assert not torch.equal(before, after)
     assert torch.equal(after, bundle.load_state_dict()["transformer.h.0.attn.c_attn.weight"])
+
+
+def test_meta_distribution_depends_on_every_in_repo_plugin():
+    from importlib.metadata import requires
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    plugins = Path(__file__).resolve().parents[2]
+    in_repo = {p.name for p in plugins.glob("pptrain-*") if (p / "pyproject.toml").exists()}
+    declared = {Requirement(r).name for r in requires("pptrain") or []}
+    assert in_repo, "no plugins found next to the meta-distribution"
+    assert in_repo <= declared, f"pip install pptrain would miss {sorted(in_repo - declared)}"
