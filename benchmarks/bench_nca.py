@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import date
@@ -110,6 +111,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1024, help="sequences for ours (each with a fresh rule)")
     ap.add_argument("--n-ref", type=int, default=32, help="sequences for pptrain 0.3.0")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved 0.3.0 / ours repeats (median)")
     ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     ap.add_argument("--ref-path", default="/tmp/pptrain030")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the single-process rows")
@@ -119,26 +121,38 @@ def main() -> None:
 
     rows = []
     for preset in PRESETS:
-        ref, settings = reference(preset, args.n_ref, args.ref_path)
-        single = ours(preset, args.n)
+        # 0.3.0 then ours, alternately, each repeat on fresh seeds (so fresh rules), so load
+        # drift on a shared machine hits both columns alike; the ratio is per repeat
+        refs, singles = [], []
+        for rep in range(args.repeats):
+            ref, settings = reference(preset, args.n_ref, args.ref_path, seed=100 + rep)
+            refs.append(ref)
+            singles.append(ours(preset, args.n, seed=100 + rep))
+        ratios = sorted(s / r for s, r in zip(singles, refs, strict=True))
         steady = ours(preset, args.n, mode="steady")
         pool = ours(preset, args.n, workers=args.workers, mode="probe_pool")
         loader = ours(preset, args.n, workers=args.workers, mode="dataloader")
-        rows.append((preset, ref, single, steady, pool, loader))
+        med = statistics.median
+        rows.append((preset, med(refs), med(singles), med(ratios), ratios, steady, pool, loader))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{args.threads} torch thread(s); {date.today().isoformat()}.",
-        f"Command: `python benchmarks/bench_nca.py --n {args.n} --n-ref {args.n_ref} --workers {args.workers}`.",
+        f"{args.threads} torch thread(s); {date.today().isoformat()}; load average {load:.1f} at the end.",
+        f"Command: `python benchmarks/bench_nca.py --n {args.n} --n-ref {args.n_ref} --repeats {args.repeats} "
+        f"--workers {args.workers}`.",
         f"Every sequence needs a freshly filtered rule (pool = sequences); ours: {args.n} sequences, "
-        f"pptrain 0.3.0: {args.n_ref} sequences.",
+        f"pptrain 0.3.0: {args.n_ref} sequences, {args.repeats} interleaved repeats on fresh seeds (medians).",
         "",
-        "| preset | pptrain 0.3.0 tok/s | ours, 1 process | ratio | ours, rules cached (epochs 2+) "
-        f"| ours, probe pool ({args.workers} procs) | ours, DataLoader ({args.workers} workers) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| preset | pptrain 0.3.0 tok/s | ours, 1 process | ratio (median) | ratios per repeat "
+        f"| ours, rules cached (epochs 2+) | ours, probe pool ({args.workers} procs) "
+        f"| ours, DataLoader ({args.workers} workers) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
-    for preset, ref, single, steady, pool, loader in rows:
+    for preset, ref, single, ratio, ratios, steady, pool, loader in rows:
+        each = ", ".join(f"{r:.1f}x" for r in ratios)
         lines.append(
-            f"| `{preset}` | {ref:,.0f} | {single:,.0f} | {single / ref:.0f}x | {steady:,.0f} | {pool:,.0f} | {loader:,.0f} |"
+            f"| `{preset}` | {ref:,.0f} | {single:,.0f} | {ratio:.1f}x | {each} | {steady:,.0f} "
+            f"| {pool:,.0f} | {loader:,.0f} |"
         )
     lines.append("")
     lines.append(
