@@ -1,7 +1,7 @@
 """Throughput of `simpler_tasks` next to pptrain 0.3.0's `simpler_tasks` family, same process.
 
 Tokens per second of generated examples, single process, per preset. Ours: sequential
-reads of a :class:`~pptrain_core.data.VirtualDataset` (blocks of 32 examples, the way a
+reads of a :class:`~pptrain_core.data.VirtualDataset` (whole blocks, the way a
 DataLoader worker reads). pptrain 0.3.0: its own per-example sampler
 (``_sample_bounded_example``, what its ``build_datasets`` loops over), with every 0.3.0
 preset run; a preset that raises is recorded as a row with the error.
