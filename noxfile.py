@@ -49,11 +49,17 @@ def core(session: nox.Session) -> None:
     _pytest(session, "tests", "--ignore=tests/integration")
 
 
+#: In-repo plugins installed beside a plugin in its session: its runtime dependencies on
+#: other in-repo plugins (not on PyPI yet) and the plugins its tests borrow tasks from.
+COMPANIONS = {"analytics": ("hf", "dyck", "nca")}
+
+
 @nox.session
 @nox.parametrize("name", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, name: str) -> None:
-    """One plugin with only the core beside it: undeclared dependencies fail here."""
-    _install(session, "-e", ".", "-e", f"plugins/pptrain-{name}[test]")
+    """One plugin with only the core (and its named companions) beside it: undeclared dependencies fail here."""
+    companions = [arg for other in COMPANIONS.get(name, ()) for arg in ("-e", f"plugins/pptrain-{other}")]
+    _install(session, "-e", ".", *companions, "-e", f"plugins/pptrain-{name}[test]")
     _pytest(session, f"plugins/pptrain-{name}/tests")
 
 

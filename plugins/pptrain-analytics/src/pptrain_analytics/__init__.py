@@ -1,0 +1,3 @@
+"""pptrain-analytics: downstream comparisons, probes, representation metrics and reports."""
+
+__version__ = "0.1.0"

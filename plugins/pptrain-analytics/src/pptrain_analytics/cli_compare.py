@@ -1,0 +1,56 @@
+"""``pptrain compare CONFIG.yaml``: registered on the root app by the analytics plugin.
+
+Imports only typer and the standard library at module level; the study code (torch,
+transformers, tokenizers) is imported inside the command, so ``pptrain --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``compare`` command to ``app``."""
+
+    @app.command("compare")
+    def compare(
+        config: str = typer.Argument(..., help="Study file (YAML or TOML): corpus, tokenizer, model, budgets, arms."),
+        overrides: list[str] | None = typer.Option(
+            None, "--set", help="Override a study value by its path, e.g. --set downstream.tokens=100000 (repeatable)."
+        ),
+        force: bool = typer.Option(False, "--force", help="Redo every (arm, seed), even those already finished."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bar)."),
+    ) -> None:
+        """Compare arms (scratch, bundles, synthetic, shuffled, natural warm-up) on one downstream budget, over seeds.
+
+        Writes RUN_DIR/compare.json, arms/<arm>/seed-<k>/{curve.jsonl,result.json} and the report
+        (report.md, report.csv, curves.png). Run it again to resume: finished (arm, seed) pairs are skipped.
+        """
+        from pptrain_analytics.compare import run_compare
+
+        summary = run_compare(config, overrides=overrides, force=force, progress=not as_json)
+        if as_json:
+            sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        probe = Console()
+        con = Console(highlight=False, width=None if probe.is_terminal else 160)
+        table = Table(title=f"pptrain compare ({summary['design']}, seeds {summary['seeds']})")
+        for col in ("arm", "ok", "failed", "skipped", "final eval loss (mean over seeds)"):
+            table.add_column(col)
+        for name, row in summary["arms"].items():
+            loss = row["final_eval_loss_mean"]
+            table.add_row(
+                name, str(row["ok"]), str(row["failed"]), str(row["skipped"]), "-" if loss is None else f"{loss:.4f}"
+            )
+        con.print(table)
+        run_dir = summary["run_dir"]
+        if summary.get("report") is not None:
+            con.print(f"report: {run_dir}/report.md (plot: {run_dir}/curves.png)")
+        else:
+            con.print(f"results in {run_dir}; the report module is not installed, so no report was written")
