@@ -1,13 +1,14 @@
 """The main job on the embedded default, end to end, through the real ``pptrain`` CLI.
 
-1. discover the installed families and show a few samples;
-2. pre-pretrain a tiny GPT-2 on k-Dyck (``examples/dyck_tiny.yaml``);
-3. move the bundle into a fresh downstream GPT-2 with a 50,257-id vocabulary (GPT-2's
-   size; built from a config, nothing downloaded) under the bundle's suggested policy;
-4. print the transfer report and where every artefact is.
+1. discover the installed families and show a sample;
+2. run the embedded-default study ``examples/compare_tiny.yaml``: pre-pretrain a tiny
+   GPT-2 on k-Dyck, transfer it into a fresh model for the Python help topics (embedded
+   in every Python, nothing downloaded), and compare it over 3 seeds against training
+   from scratch, the shuffled-Dyck control and a natural-text warm-up of the same budget;
+3. print the report's results table and where the report and its plot are.
 
-``python examples/demo.py --quick`` runs a 20-step version (CI uses it). Exit status is
-non-zero if any step fails.
+``python examples/demo.py --quick`` runs a one-seed, few-step version (CI uses it). Exit
+status is non-zero if any step fails.
 """
 
 from __future__ import annotations
@@ -34,30 +35,37 @@ def run(*args: str, capture: bool = False) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20 steps instead of 300 (for CI)")
-    ap.add_argument("--out", default="runs/demo", help="where the run and the transferred model go")
+    ap.add_argument("--quick", action="store_true", help="one seed and a few steps (for CI)")
+    ap.add_argument("--out", default="runs/demo", help="where the study goes")
     args = ap.parse_args()
     out = Path(args.out)
 
     run("list-tasks")
     run("sample", "dyck:small_k8", "-n", "1", "--max-tokens", "48")
 
-    overrides = ["--set", f"run.output_dir={out / 'dyck_tiny'}"]
+    study = out / "compare-tiny"
+    overrides = ["--set", f"output_dir={study}"]
     if args.quick:
-        overrides += ["--set", "run.max_steps=20", "--set", "run.eval_steps=10", "--set", "run.save_steps=10"]
-    run("fit", str(ROOT / "examples" / "dyck_tiny.yaml"), *overrides)
-    summary = json.loads((out / "dyck_tiny" / "summary.json").read_text())
-    bundle = out / "dyck_tiny" / "bundle"
-    run("transfer", str(bundle), "--vocab-size", "50257", "--out", str(out / "downstream_init"))
+        overrides += ["--set", "seeds=[0]", "--set", "downstream.tokens=4096", "--set", "synthetic.tokens=2048"]
+        overrides += ["--set", "downstream.eval_every_tokens=1024", "--set", "downstream.eval_windows=16"]
+    run("compare", str(ROOT / "examples" / "compare_tiny.yaml"), *overrides)
 
+    summary = json.loads((study / "compare.json").read_text())
+    report = (study / "report.md").read_text()
+    table = report[report.index("## Results") : report.index("## What this shows")].strip()
+    print("\n" + table)
     print("\nDone. Artefacts:")
-    print(f"  run directory     {out / 'dyck_tiny'}  (metrics.jsonl, loss_curve.png, run.json)")
-    print(f"  transfer bundle   {bundle}")
-    print(f"  downstream model  {out / 'downstream_init'}  (AutoModelForCausalLM.from_pretrained)")
+    print(f"  report            {study / 'report.md'}  (tables, plain-language findings, gates, method)")
+    print(f"  plot              {study / 'curves.png'}  (eval loss per arm with seed bands, and the paired difference)")
+    print(f"  per-seed numbers  {study / 'report.csv'}, {study / 'summary.csv'}")
     print(
-        f"  final eval loss   {summary['eval_loss']:.4f} nats after {summary['steps']} steps "
-        f"({summary['tokens_seen']:,} tokens, {summary['tokens_per_s']:,.0f} tokens/s)"
+        f"  every run         {study / 'arms'}/<arm>/seed-<k>/  (curve.jsonl, result.json, bundles, transfer reports)"
     )
+    print(
+        f"  design            {summary['design']}: D = {summary['downstream_tokens']:,} downstream tokens per arm, "
+        f"S = {summary['synthetic_tokens']:,} synthetic tokens before it; seeds {summary['seeds']}"
+    )
+    print(f"Regenerate the report with: pptrain report {study}")
 
 
 if __name__ == "__main__":
