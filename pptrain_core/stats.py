@@ -14,6 +14,27 @@ from typing import Any
 from pptrain_core.data import example_at
 
 
+def summary(values: Any) -> dict[str, float]:
+    """``min``, ``p10``, ``median``, ``p90``, ``max`` and ``mean`` of numbers (numpy's linear percentiles).
+
+    The one shape every family's ``stats()`` uses for a length or count distribution.
+    """
+    import numpy as np
+
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("summary of no values")
+    q = np.percentile(a, [10, 50, 90])
+    return {
+        "min": float(a.min()),
+        "p10": float(q[0]),
+        "median": float(q[1]),
+        "p90": float(q[2]),
+        "max": float(a.max()),
+        "mean": float(a.mean()),
+    }
+
+
 def generic_stats(task: Any, *, sample: int, seed: int = 0, split: str = "train") -> dict[str, Any]:
     """Lengths, loss share and token-frequency shape over ``sample`` examples."""
     lengths: list[int] = []

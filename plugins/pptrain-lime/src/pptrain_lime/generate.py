@@ -33,6 +33,7 @@ import attrs
 import numpy as np
 
 from pptrain_core.data import Example, Task, TokenizerSpec, VirtualDataset
+from pptrain_core.stats import summary
 from pptrain_lime.specs import (
     COLON,
     COMMA,
@@ -366,23 +367,11 @@ class LimeTask(Task):
             math_in_rule[m["math_in_rule"]] += 1
             target_by_mode[m["mode"]].append(m["target_length"])
 
-        def dist(v: list[int]) -> dict[str, float]:
-            a = np.asarray(v, dtype=np.float64)
-            q = np.percentile(a, [10, 50, 90])
-            return {
-                "min": float(a.min()),
-                "p10": float(q[0]),
-                "median": float(q[1]),
-                "p90": float(q[2]),
-                "max": float(a.max()),
-                "mean": float(a.mean()),
-            }
-
         def shares(cnt: Counter[int]) -> dict[str, float]:
             return {str(k): cnt[k] / sample for k in sorted(cnt)}
 
-        out: dict[str, Any] = {name: dist(v) for name, v in values.items()}
-        out["target_length_by_mode"] = {mode: dist(v) for mode, v in target_by_mode.items() if v}
+        out: dict[str, Any] = {name: summary(v) for name, v in values.items()}
+        out["target_length_by_mode"] = {mode: summary(v) for mode, v in target_by_mode.items() if v}
         out["mode_mix"] = {mode: mix[mode] / sample for mode in MODES}
         out["num_vars"] = shares(num_vars)
         out["used_vars"] = shares(used_vars)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pptrain_core.data import Example, Task, TokenizerSpec, example_at
+from pptrain_core.stats import summary
 from pptrain_procedural.programs import GENERATORS
 from pptrain_procedural.specs import ProceduralConfig
 
@@ -104,25 +105,16 @@ class ProceduralTask(Task):
             if "stack_size" in ex.meta:
                 stack_sizes.append(int(ex.meta["stack_size"]))
 
-        def dist(values: list[int]) -> dict[str, Any]:
-            arr = np.asarray(values, dtype=np.float64)
-            return {
-                "mean": float(arr.mean()),
-                "min": int(arr.min()),
-                "p50": float(np.percentile(arr, 50)),
-                "max": int(arr.max()),
-            }
-
         out: dict[str, Any] = {
             "program": self.config.program,
             "length_n": self.config.length,
-            "sequence_length": dist(lengths),
-            "answer_length": dist(answers),
+            "sequence_length": summary(lengths),
+            "answer_length": summary(answers),
             "program_mix": {p: mix[p] / sample for p in sorted(mix)},
-            "answer_length_by_program": {p: dist(v) for p, v in sorted(per_program.items())},
+            "answer_length_by_program": {p: summary(v) for p, v in sorted(per_program.items())},
         }
         if present:
             out["delete_query_present_share"] = sum(present) / len(present)
         if stack_sizes:
-            out["stack_final_size"] = dist(stack_sizes)
+            out["stack_final_size"] = summary(stack_sizes)
         return out

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from pptrain_core.data import Example, SymbolicTask, TokenizerSpec, VirtualDataset
+from pptrain_core.stats import summary
 from pptrain_simpler_tasks.specs import (
     ARG,
     BINARY_TASKS,
@@ -835,21 +836,9 @@ class SimplerTasksTask(SymbolicTask):
             if "positive" in m:
                 positive.setdefault(m["task"], []).append(int(m["positive"]))
 
-        def dist(values: list[int]) -> dict[str, float]:
-            a = np.asarray(values, dtype=np.float64)
-            q = np.percentile(a, [10, 50, 90])
-            return {
-                "min": float(a.min()),
-                "p10": float(q[0]),
-                "median": float(q[1]),
-                "p90": float(q[2]),
-                "max": float(a.max()),
-                "mean": float(a.mean()),
-            }
-
         return {
-            "input_length": dist(inputs),
-            "answer_length": dist(answers),
+            "input_length": summary(inputs),
+            "answer_length": summary(answers),
             "task_mix": {t: mix[t] / sample for t in self._tasks},
             "positive_share": {t: sum(v) / len(v) for t, v in positive.items()},
             "empty_answer_share": {t: empty[t] / mix[t] for t in self._tasks if mix[t]},

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 
 from pptrain_core.data import Example, Task, TokenizerSpec, VirtualDataset
+from pptrain_core.stats import summary as distribution
 from pptrain_summarization.layout import (
     DOT,
     END,
@@ -616,22 +617,10 @@ class SummarizationTask(Task):
                 masked += m["masked"]
                 randomised += m["randomised"]
 
-        def dist(values: list[int]) -> dict[str, float]:
-            a = np.asarray(values, dtype=np.float64)
-            q = np.percentile(a, [10, 50, 90])
-            return {
-                "min": float(a.min()),
-                "p10": float(q[0]),
-                "median": float(q[1]),
-                "p90": float(q[2]),
-                "max": float(a.max()),
-                "mean": float(a.mean()),
-            }
-
         out: dict[str, Any] = {
-            "document_length": dist(doc_len),
-            "summary_length": dist(sum_len),
-            "sentences": dist(sentences),
+            "document_length": distribution(doc_len),
+            "summary_length": distribution(sum_len),
+            "sentences": distribution(sentences),
             "task_mix": {t: mix[t] / sample for t in self._tasks},
             "redraws_per_example": redraws / sample,
         }
@@ -640,7 +629,7 @@ class SummarizationTask(Task):
             out["distinct_subtasks_per_document"] = {str(k): v / mix["ourtasks"] for k, v in sorted(per_doc.items())}
         if span:
             total = sum(span)
-            out["mask_span_length"] = dist(span)
+            out["mask_span_length"] = distribution(span)
             out["mask_shares"] = {
                 "mask_token": masked / total,
                 "random_word": randomised / total,
