@@ -81,7 +81,8 @@ def _git_sha() -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
-def _hardware() -> dict[str, Any]:
+def hardware() -> dict[str, Any]:
+    """Platform, Python, CPU count, torch threads and GPUs: the machine a run's figures come from."""
     import torch
 
     info: dict[str, Any] = {
@@ -411,7 +412,7 @@ class PrePreTrainer:
             "git_sha": _git_sha(),
             "task": self.task.describe(),
             "seeds": {"data_seed": r.data_seed, "model_seed": r.model_seed},
-            "hardware": _hardware(),
+            "hardware": hardware(),
             "world_size": world,
             "budget": {
                 "steps": steps,

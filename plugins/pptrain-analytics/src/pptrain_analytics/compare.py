@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import shutil
 import time
 import traceback
@@ -249,18 +248,9 @@ def _now() -> str:
 
 
 def machine() -> dict[str, Any]:
-    import torch
+    from pptrain_core.training.trainer import hardware
 
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.is_available(),
-    }
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
+    return hardware()
 
 
 def versions(registry: Any) -> dict[str, str]:
