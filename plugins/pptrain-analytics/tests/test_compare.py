@@ -380,3 +380,36 @@ def test_probes_run_on_the_start_and_the_final_model(tmp_path, cache_dir, pptrai
         assert probes["needle"]["evaluation"]["model"]["kind"] == ("scratch" if arm == "scratch" else "bundle")
         # the probe's own figures sit at the top, where the report tabulates them
         assert 0.0 <= probes["needle"]["accuracy"] <= 1.0
+
+
+def test_probe_seeds_follow_the_study_seed_unless_given(tmp_path, cache_dir, pptrain_register):
+    """A probe from scratch must not be one run copied to every seed (zero spread, false intervals)."""
+    pytest.importorskip("pptrain_analytics.evaluate")
+    import importlib
+
+    from pptrain_analytics import compare
+
+    pptrain_register(importlib.import_module("pptrain_analytics.plugin"), name="analytics-test")
+    needle = {"steps": 2, "batch_size": 4, "eval_examples": 8, "warmup_steps": 0, "eval_every": 0, "preset": "smoke"}
+    cfg = _config(
+        tmp_path / "run",
+        cache_dir,
+        seeds=[3, 5],
+        arms=[{"name": "scratch", "kind": "scratch"}],
+        model={
+            "params": {"model_type": "gpt2", "overrides": {"n_layer": 2, "n_head": 4, "n_embd": 16, "n_positions": 100}}
+        },
+        downstream={"tokens": 256, "seq_len": SEQ, "batch_size": BATCH, "eval_windows": 4},
+        probes=[
+            {"metric": "needle", "on": "start", "params": needle},
+            {"metric": "reversed_addition", "on": "start", "params": {**needle, "seed": 9}},
+        ],
+    )
+    cfg.pop("synthetic", None)
+    compare.run_compare(cfg, progress=False)
+    for seed in (3, 5):
+        probes = _result(tmp_path / "run", "scratch", seed)["probes"]
+        used = probes["needle"]["evaluation"]["config"]
+        assert (used["seed"], used["model_seed"]) == (seed, seed)
+        kept = probes["reversed_addition"]["evaluation"]["config"]
+        assert (kept["seed"], kept["model_seed"]) == (9, seed)  # the study file's seed wins

@@ -669,7 +669,7 @@ class Study:
                 result["error"] = "the downstream run ended before its last evaluation"
             else:
                 result["status"] = "ok"
-            result["probes"] = self._probes(arm, bundle_dir, model, out)
+            result["probes"] = self._probes(arm, bundle_dir, model, out, seed)
         except Exception as exc:  # one arm failing never stops the others
             result["error"] = f"{type(exc).__name__}: {exc}".strip()
             (out / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
@@ -679,7 +679,13 @@ class Study:
         _write_json(out / "result.json", result)
         return result
 
-    def _probes(self, arm: ResolvedArm, bundle_dir: Path | None, model: Any, out: Path) -> dict[str, Any]:
+    def _probes(self, arm: ResolvedArm, bundle_dir: Path | None, model: Any, out: Path, seed: int) -> dict[str, Any]:
+        """Run every probe; a probe's own seeds (data, fresh initialisation) follow the study seed.
+
+        Without that, a probe from scratch would be the same run for every seed, and its
+        seed-to-seed spread (which the report's intervals and paired tests need) would be 0.
+        A seed the study file gives a probe explicitly is kept.
+        """
         results: dict[str, Any] = {}
         final_dir: Path | None = None
         for probe in self.resolved.config.probes:
@@ -696,7 +702,15 @@ class Study:
                     target: Any = str(final_dir)
                 else:
                     target = str(bundle_dir) if bundle_dir is not None else None
-                done = dict(evaluate(target, probe.metric, registry=self.resolved.registry, **probe.params))
+                params = dict(probe.params)
+                spec = self.resolved.registry.metrics.get(probe.metric)
+                if spec is not None:
+                    from pptrain_analytics.evaluate import accepted_settings
+
+                    for key in ("seed", "model_seed"):
+                        if key in accepted_settings(spec):
+                            params.setdefault(key, seed)
+                done = dict(evaluate(target, probe.metric, registry=self.resolved.registry, **params))
                 # the metric's own figures at the top (what the report tabulates), how it ran below
                 found = done.pop("result", None)
                 figures = found if isinstance(found, dict) else {"value": found}
