@@ -33,6 +33,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from _common import add_doc_arg, tee_section
+
 from pptrain_core.config import structure
 from pptrain_core.data import VirtualDataset
 from pptrain_lime.specs import LIME, LimeConfig
@@ -135,7 +137,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="alternating repeats per preset (median)")
     ap.add_argument("--only", nargs="*", default=None, help="time only these presets of ours (and their matches)")
     ap.add_argument("--old", default="/tmp/pptrain030", help="directory holding pptrain 0.3.0")
+    add_doc_arg(ap)
     args = ap.parse_args()
+    with tee_section(args.doc, "lime", args.old, __doc__):
+        _main(args)
+
+
+def _main(args) -> None:
 
     old = old_samplers(args.old) if os.path.isdir(os.path.join(args.old, "pptrain")) else {}
     cpu = platform.processor() or platform.machine()

@@ -30,6 +30,7 @@ from datetime import date
 
 import attrs
 import torch
+from _common import add_doc_arg, tee_section
 
 from pptrain_core.config import structure
 from pptrain_core.data import VirtualDataset
@@ -116,7 +117,13 @@ def main() -> None:
     ap.add_argument("--ref-path", default="/tmp/pptrain030")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the single-process rows")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
+    add_doc_arg(ap)
     args = ap.parse_args()
+    with tee_section(args.doc, "nca", args.ref_path, __doc__):
+        _main(args)
+
+
+def _main(args) -> None:
     torch.set_num_threads(args.threads)
 
     rows = []

@@ -28,6 +28,8 @@ import sys
 import time
 from datetime import date
 
+from _common import add_doc_arg, tee_section
+
 from pptrain_core.config import structure
 from pptrain_core.data import VirtualDataset
 from pptrain_procedural.specs import PROCEDURAL, ProceduralConfig
@@ -79,7 +81,13 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20_000, help="examples per preset (ours)")
     ap.add_argument("--ref-n", type=int, default=5_000, help="examples per preset (0.3.0)")
     ap.add_argument("--presets", nargs="*", help="only these presets (default: all but smoke)")
+    add_doc_arg(ap)
     args = ap.parse_args()
+    with tee_section(args.doc, "procedural", args.ref_path, __doc__):
+        _main(args)
+
+
+def _main(args) -> None:
     sys.path.insert(0, args.ref_path)
 
     names = args.presets or [p.name for p in PROCEDURAL.presets if p.name != "smoke"]
