@@ -158,6 +158,17 @@ def interleave(fns: Sequence[Callable[[], float | None]], repeats: int) -> list[
     return out
 
 
+def interleaved(a, b, seconds: float, repeats: int) -> tuple:
+    """Median rates of ``a`` and ``b`` (objects with ``run(seconds) -> rate``, or None) and the median per-repeat ratio.
+
+    Each repeat runs ``a`` then ``b`` for ``seconds`` each (:func:`interleave`), so load drift hits both alike.
+    """
+    fns = [(lambda s=x: s.run(seconds)) if x is not None else (lambda: None) for x in (a, b)]
+    ra, rb = interleave(fns, repeats)
+    ratio = statistics.median(x / y for x, y in zip(ra, rb, strict=True)) if ra and rb else None
+    return median(ra), median(rb), ratio
+
+
 def median(xs: Sequence[float]) -> float | None:
     return statistics.median(xs) if xs else None
 

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
 
-from _common import add_doc_arg, tee_section
+from _common import add_doc_arg, interleaved, tee_section
 
 from pptrain_core.config import structure
 from pptrain_core.data import VirtualDataset
@@ -111,22 +110,6 @@ def old_samplers(path: str) -> dict[str, Old | str]:
         except Exception as exc:
             out[preset.name] = f"crash: {type(exc).__name__}: {str(exc)[:80]}"
     return out
-
-
-def interleaved(a: Ours | Old | None, b: Ours | Old | None, seconds: float, repeats: int) -> tuple:
-    """Median tokens/s of ``a`` and ``b`` and the median of their per-repeat ratio.
-
-    Each repeat times ``a`` then ``b`` for ``seconds`` each, so load drift hits both alike.
-    """
-    ra, rb = [], []
-    for _ in range(repeats):
-        if a is not None:
-            ra.append(a.run(seconds))
-        if b is not None:
-            rb.append(b.run(seconds))
-    med = statistics.median
-    ratio = med(x / y for x, y in zip(ra, rb, strict=True)) if ra and rb else None
-    return (med(ra) if ra else None), (med(rb) if rb else None), ratio
 
 
 def main() -> None:
