@@ -143,7 +143,7 @@ def check_rows_against_tensors(report, src, before, after):
             assert torch.equal(new[n:], old[n:]), row.name
             assert row.written == n * new[0].numel()
         elif row.action == "mean_initialised":
-            mean = src[row.name].double().mean(0).to(new.dtype)
+            mean = src[row.source_name or row.name].double().mean(0).to(new.dtype)
             assert torch.allclose(new, mean.expand_as(new)), row.name
         else:  # reinitialised, kept, skipped, shape_mismatch: untouched
             assert torch.equal(new, old), (row.name, row.action)
@@ -268,9 +268,13 @@ def test_mean_embeddings_rows_are_the_source_mean_with_another_vocabulary(tie):
     assert target.tok.weight.shape == (17, 6)
     for row in target.tok.weight.detach():
         assert torch.allclose(row, mean)
-    # the head (untied: its own mean; tied: the same tensor) is mean-initialised too
-    head_mean = (source.tok.weight if tie else source.head.weight).detach().double().mean(0).float()
-    assert torch.allclose(target.head.weight.detach(), head_mean.expand(17, 6))
+    # the head (untied or tied) holds the mean of the source's *token embedding* (Jiang et
+    # al.'s "average": lm_head rows = mean of wte rows), never the mean of the source's head
+    assert torch.allclose(target.head.weight.detach(), mean.expand(17, 6))
+    if not tie:
+        own = source.head.weight.detach().double().mean(0).float()
+        assert not torch.allclose(target.head.weight.detach(), own.expand(17, 6))
+        assert report.row("head.weight").source_name == "tok.weight"
     assert report.row("tok.weight").action == "mean_initialised"
     assert report.row("tok.weight").source_shape == (11, 6) and report.row("tok.weight").target_shape == (17, 6)
     assert "17 rows" in report.row("tok.weight").reason and "11 rows" in report.row("tok.weight").reason
@@ -279,9 +283,52 @@ def test_mean_embeddings_rows_are_the_source_mean_with_another_vocabulary(tie):
     assert torch.equal(target.blocks[1].mlp["fc"].weight, source.blocks[1].mlp["fc"].weight)
 
 
+def test_mean_embeddings_head_from_a_tied_source_and_from_the_source_head():
+    # Jiang et al.'s case: a tied pre-pretrained model (no head parameter of its own) into
+    # an untied probe model: the head must not keep its fresh initialisation
+    source, target = Tiny(vocab=11, seed=1, tie=True), Tiny(vocab=17, seed=2, tie=False)
+    report, before, after = transfer(MeanEmbeddingsTransfer(), source, target)
+    check_rows_against_tensors(report, snapshot(source), before, after)
+    mean = source.tok.weight.detach().double().mean(0).float()
+    assert report.row("head.weight").action == "mean_initialised"
+    assert torch.allclose(after["head.weight"], mean.expand(17, 6))
+    # the option: an untied source's own head
+    source = Tiny(vocab=11, seed=3, tie=False)
+    report, before, after = transfer(MeanEmbeddingsTransfer(head_from="head"), source, Tiny(vocab=17, seed=4))
+    own = source.head.weight.detach().double().mean(0).float()
+    assert torch.allclose(after["head.weight"], own.expand(17, 6))
+    assert report.row("head.weight").source_name is None
+
+
+@pytest.mark.parametrize("n_src, n_tgt", [(8, 12), (8, 5), (8, 8)])
+def test_mean_embeddings_copies_positions_only_from_a_source_at_least_as_long(n_src, n_tgt):
+    # Jiang et al.: the first rows are copied when the source has >= the target's positions,
+    # otherwise every position keeps the target's initialisation
+    source, target = Tiny(n_pos=n_src, seed=1), Tiny(n_pos=n_tgt, seed=2)
+    report, before, after = transfer(MeanEmbeddingsTransfer(), source, target)
+    check_rows_against_tensors(report, snapshot(source), before, after)
+    row = report.row("pos.weight")
+    if n_src >= n_tgt:
+        assert torch.equal(after["pos.weight"], source.pos.weight.detach()[:n_tgt])
+        assert row.action in ("copied", "partially_copied")
+    else:
+        assert row.action == "reinitialised" and torch.equal(after["pos.weight"], before["pos.weight"])
+        assert "fewer than the target's 12" in row.reason
+    # shorter_positions: first_rows copies what there is
+    report, before, after = transfer(MeanEmbeddingsTransfer(shorter_positions="first_rows"), source, target)
+    n = min(n_src, n_tgt)
+    assert torch.equal(after["pos.weight"][:n], source.pos.weight.detach()[:n])
+    assert torch.equal(after["pos.weight"][n:], before["pos.weight"][n:])
+
+
 @pytest.mark.parametrize("n_src, n_tgt", [(8, 12), (8, 5)])
 @pytest.mark.parametrize(
-    "policy", [MeanEmbeddingsTransfer(), FullTransfer(), ReinitializeEmbeddingTransferPolicy(copy_positions=True)]
+    "policy",
+    [
+        MeanEmbeddingsTransfer(shorter_positions="first_rows"),
+        FullTransfer(),
+        ReinitializeEmbeddingTransferPolicy(copy_positions=True),
+    ],
 )
 def test_position_embeddings_of_another_length_are_partially_copied(policy, n_src, n_tgt):
     source, target = Tiny(n_pos=n_src, seed=1), Tiny(n_pos=n_tgt, seed=2)
@@ -414,6 +461,7 @@ def test_report_json_round_trips_and_renders():
         "target_shape",
         "frozen",
         "written",
+        "source_name",
     }
     assert report.row("blocks.1.attn.qkv.weight").layer == 1
     # by_action covers every row once, in ACTIONS order
@@ -687,7 +735,8 @@ def test_gpt2_with_tied_embeddings_and_different_vocabularies():
     check_rows_against_tensors(report, src, before, after)
     mean = source.transformer.wte.weight.detach().double().mean(0).float()
     assert torch.allclose(target.lm_head.weight.detach(), mean.expand(70, 32))  # tied head follows
-    assert report.row("transformer.wpe.weight").action == "partially_copied"
+    # 16 source positions, 24 target ones: all fresh (Jiang et al.'s rule)
+    assert report.row("transformer.wpe.weight").action == "reinitialised"
     assert {r.action for r in report.rows if r.role in ("attention", "mlp", "norm")} == {"copied"}
     assert target.transformer.h[1].attn.c_attn.weight.requires_grad is False
     assert target.transformer.wte.weight.requires_grad is True

@@ -130,6 +130,16 @@ class TransferPolicy:
         """The rule for a parameter with a known role. Subclasses implement this."""
         raise NotImplementedError
 
+    def source_role(self, info: ParameterInfo) -> str | None:
+        """The role of the source parameter that feeds ``info`` when it is not the one of the
+        same name (None: the same-named one). ``mean_embeddings`` draws the output head from
+        the source's token embedding, as Jiang et al.'s ``average`` strategy does."""
+        return None
+
+    def adjust(self, rule: Rule, info: ParameterInfo, source: ParameterInfo) -> Rule:
+        """Revise a rule once the source's shape is known (default: unchanged)."""
+        return rule
+
     def freezes(self, info: ParameterInfo, action: str) -> bool:
         """Whether to freeze a parameter after the transfer: with ``freeze``, every fully
         copied parameter that is not an embedding or the head (the transferred body)."""
@@ -240,12 +250,19 @@ class TransferPolicy:
                 f"were ignored: {', '.join(ignored[:5])}{', ...' if len(ignored) > 5 else ''}"
             )
 
+        by_role: dict[str, ParameterInfo] = {}
+        for info in sinfos:
+            if info.role is not None:
+                by_role.setdefault(info.role, info)
         rows: list[TransferRow] = []
         ops: list[_Op] = []
         freeze: list[str] = []
         for info in tinfos:
             src = sources.get(info.name)
-            row, op = self._plan(info, src, tensors.get(info.name))
+            borrowed = self.source_role(info) if info.role is not None else None
+            if borrowed is not None and borrowed in by_role:
+                src = by_role[borrowed]
+            row, op = self._plan(info, src, tensors.get(src.name) if src is not None else None, borrowed)
             rows.append(row)
             if op is not None:
                 ops.append(op)
@@ -282,7 +299,11 @@ class TransferPolicy:
     # ------------------------------------------------------------------ planning
 
     def _plan(
-        self, info: ParameterInfo, src: ParameterInfo | None, tensor: torch.Tensor | None
+        self,
+        info: ParameterInfo,
+        src: ParameterInfo | None,
+        tensor: torch.Tensor | None,
+        borrowed: str | None = None,
     ) -> tuple[TransferRow, _Op | None]:
         tshape = tuple(info.shape)
 
@@ -297,11 +318,12 @@ class TransferPolicy:
                 target_shape=tshape,
                 frozen=self.freezes(info, action),
                 written=written,
+                source_name=src.name if src is not None and src.name != info.name else None,
             )
 
         if src is None:
             return row("kept", "the source has no parameter of this name; it keeps the target's initialisation"), None
-        if src.role != info.role:
+        if src.role != info.role and src.role != borrowed:
             return (
                 row(
                     "kept",
@@ -310,7 +332,7 @@ class TransferPolicy:
                 ),
                 None,
             )
-        rule = self.decide(info)
+        rule = self.adjust(self.decide(info), info, src)
         if rule.verb == "keep":
             return row("kept", rule.reason), None
         if rule.verb == "skip":
@@ -428,19 +450,41 @@ class SkipPrefixesTransfer(FullTransfer):
 
 
 class MeanEmbeddingsTransfer(TransferPolicy):
-    """``mean_embeddings``: copy the body; every row of the token embedding (and of an
-    untied head) becomes the mean of the source's rows, whatever the two vocabulary
-    sizes; position embeddings copied (the first rows when the lengths differ).
-    Jiang et al.'s algorithmic-task protocol (embedding strategy ``average``)."""
+    """``mean_embeddings``: Jiang et al.'s algorithmic-task transfer (``everything`` with
+    embedding strategy ``average``). The body and the final norm are copied; every row of
+    the target's token embedding *and of its untied output head* becomes the mean of the
+    source's token-embedding rows (not of the source's head), whatever the two vocabulary
+    sizes; position embeddings: the target's rows are copied from the first source rows
+    when the source has at least as many, otherwise every position keeps the target's
+    fresh initialisation (``shorter_positions: first_rows`` copies what there is instead)."""
 
     name = "mean_embeddings"
     config_cls = MeanEmbeddingsConfig
 
+    def source_role(self, info: ParameterInfo) -> str | None:
+        if info.role == "head" and self.config.head_from == "token_embedding":
+            return "token_embedding"
+        return None
+
+    def adjust(self, rule: Rule, info: ParameterInfo, source: ParameterInfo) -> Rule:
+        if info.role == "position_embedding" and rule.verb == "copy" and self.config.shorter_positions == "fresh":
+            have, want = int(source.shape[0]), int(info.shape[0])
+            if have < want:
+                return Rule(
+                    "fresh",
+                    f"the source has {have} position rows, fewer than the target's {want}: every position keeps the "
+                    "target's fresh initialisation (Jiang et al.; shorter_positions: first_rows copies them)",
+                )
+        return rule
+
     def decide_role(self, info: ParameterInfo) -> Rule:
         role = info.role
-        if role in ("token_embedding", "head"):
-            what = "token embedding" if role == "token_embedding" else "output head"
-            return Rule("mean", f"{what} mean-initialised")
+        if role == "token_embedding":
+            return Rule("mean", "token embedding mean-initialised")
+        if role == "head":
+            if self.config.head_from == "token_embedding":
+                return Rule("mean", "output head mean-initialised from the source's token embedding")
+            return Rule("mean", "output head mean-initialised from the source's head")
         if role == "position_embedding":
             if self.config.copy_positions:
                 return Rule("copy", "position embedding copied")

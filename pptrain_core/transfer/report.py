@@ -82,6 +82,9 @@ class TransferRow:
     frozen: bool = False
     written: int = 0
     """Number of target elements written from the source (copied, partially copied or mean-initialised)."""
+    source_name: str | None = None
+    """The source parameter that fed this one when it is not the one of the same name
+    (``mean_embeddings``: an untied head from the source's token embedding)."""
 
     @property
     def target_numel(self) -> int:
@@ -98,6 +101,7 @@ class TransferRow:
             "target_shape": list(self.target_shape) if self.target_shape is not None else None,
             "frozen": self.frozen,
             "written": self.written,
+            "source_name": self.source_name,
         }
 
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from pptrain_core.config import FieldValueError
+from pptrain_core.config import FieldValueError, one_of
 from pptrain_core.specs import TransferPolicySpec
 
 __all__ = [
@@ -131,8 +131,24 @@ class MeanEmbeddingsConfig(TransferConfig):
 
     copy_positions: bool = _bool_field(
         True,
-        "Copy the first min(source, target) rows of learned position embeddings (Jiang et al.'s "
-        "algorithmic protocol); off leaves them at the target's initialisation.",
+        "Copy learned position embeddings (the target's rows from the first source rows); off "
+        "leaves them all at the target's initialisation.",
+    )
+    shorter_positions: str = attrs.field(
+        default="fresh",
+        validator=one_of("fresh", "first_rows"),
+        metadata={
+            "doc": "When the source has fewer position rows than the target: 'fresh' (Jiang et al.: every "
+            "position keeps the target's initialisation) or 'first_rows' (copy the rows there are)."
+        },
+    )
+    head_from: str = attrs.field(
+        default="token_embedding",
+        validator=one_of("token_embedding", "head"),
+        metadata={
+            "doc": "What an untied output head's rows are the mean of: the source's 'token_embedding' "
+            "(Jiang et al.'s 'average' strategy) or the source's own 'head' (when it has one)."
+        },
     )
 
 

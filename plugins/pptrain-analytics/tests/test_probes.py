@@ -268,11 +268,12 @@ def test_probe_transfers_with_mean_embeddings():
     assert result["transfer"]["roles"]["head"] == ["mean_initialised"]
 
 
-def test_probe_from_a_tied_source_keeps_the_fresh_head():
+def test_probe_from_a_tied_source_mean_initialises_the_untied_head():
     probe = NeedleProbe(FinetuneProbeConfig(**{**TINY, "steps": 1, "eval_every": 0, "warmup_steps": 0}))
     result = probe.evaluate(_gpt2(vocab_size=40, tie=True))
-    # the probe model's head is untied (paper: tie_emb False); a tied source has no head tensor of its own
-    assert result["transfer"]["roles"]["head"] == ["kept"]
+    # the probe model's head is untied (paper: tie_emb False); a tied source has no head tensor of its
+    # own, and the official "average" strategy sets every lm_head row to the mean source wte row
+    assert result["transfer"]["roles"]["head"] == ["mean_initialised"]
     assert result["transfer"]["roles"]["token_embedding"] == ["mean_initialised"]
     assert [c["step"] for c in result["curve"]] == [0, 1]
 
