@@ -71,6 +71,10 @@ class RunConfig:
     optimizer: Literal["adamw", "sgd", "adafactor"] = "adamw"
     lr: float = attrs.field(default=5e-4, validator=in_range(0.0, 10.0, low_open=True))
     weight_decay: float = attrs.field(default=0.0, validator=at_least(0.0))
+    weight_decay_scope: Literal["standard", "all"] = "standard"
+    """``standard``: the Hugging Face Trainer's rule (biases and norm weights exempt);
+    ``all``: every parameter decays, as ``torch.optim.AdamW(model.parameters())`` does
+    (Jiang et al.'s Dyck pre-pretraining script)."""
     adam_beta1: float = attrs.field(default=0.9, validator=in_range(0.0, 1.0, high_open=True))
     adam_beta2: float = attrs.field(default=0.999, validator=in_range(0.0, 1.0, high_open=True))
     adam_epsilon: float = attrs.field(default=1e-8, validator=in_range(0.0, 1.0, low_open=True))

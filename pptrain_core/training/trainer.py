@@ -179,13 +179,18 @@ class _Callbacks:
         return callbacks
 
 
-def _sequential_trainer_class():
+def _sequential_trainer_class(decay_all: bool = False):
     import torch
     from transformers import Trainer
 
     class SequentialTrainer(Trainer):
         """Reads the virtual dataset in index order: its examples are already i.i.d. draws,
         and index order makes resume and multi-process sharding exact."""
+
+        def get_decay_parameter_names(self, model):
+            if decay_all:  # run.weight_decay_scope: all (biases and norms decay too)
+                return [name for name, _ in model.named_parameters()]
+            return super().get_decay_parameter_names(model)
 
         def _get_train_sampler(self, train_dataset=None):
             return torch.utils.data.SequentialSampler(
@@ -432,7 +437,7 @@ class PrePreTrainer:
             from pptrain_core.training.curriculum import make_callback
 
             callbacks.append(make_callback(stage, run_dir))
-        trainer = _sequential_trainer_class()(
+        trainer = _sequential_trainer_class(r.weight_decay_scope == "all")(
             model=model,
             args=args,
             train_dataset=train,

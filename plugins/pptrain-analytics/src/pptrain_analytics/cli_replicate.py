@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -26,6 +27,46 @@ def _seeds(text: str | None) -> list[int] | None:
     return seeds
 
 
+def _jiang(
+    variant: str,
+    output_dir: str | None,
+    seeds: list[int] | None,
+    overrides: list[str] | None,
+    dry_run: bool,
+    workers: int,
+    units: list[str] | None,
+    as_json: bool,
+) -> None:
+    """The ``jiang-tiny`` profile: its own two-phase runner (not a compare study)."""
+    from pptrain_analytics import jiang
+    from pptrain_core.errors import UserError, did_you_mean
+
+    config = jiang.make_config(variant, output_dir=output_dir, seeds=seeds, overrides=overrides)
+    if dry_run:
+        sys.stdout.write(json.dumps(jiang.describe(config), indent=2) + "\n")
+        return
+    known = [u.name for u in jiang.units(config)]
+    for name in units or []:
+        if name not in known:
+            raise UserError(f"--unit {name!r} is not a unit of this run{did_you_mean(name, known)}")
+    log = (lambda _msg: None) if as_json else print
+    if units:
+        jiang.run_units(config, progress=not as_json, only=list(units), log=log)
+        from pptrain_analytics.jiang_report import write_report
+
+        summary = write_report(Path(config.output_dir))
+    else:
+        summary = jiang.run_profile(config, workers=workers, progress=not as_json, log=log)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+        return
+    from rich.console import Console
+
+    Console(highlight=False).print(
+        f"replicate (jiang-tiny, {variant}): report {summary['report']}, plot {summary['plot']}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``replicate`` command to ``app``."""
 
@@ -33,7 +74,17 @@ def register(app: typer.Typer) -> None:
     def replicate(
         test: bool = typer.Option(False, "--test", help="The quick profile: every family, tiny models (minutes)."),
         profile: str | None = typer.Option(
-            None, "--profile", help="test, needle (Jiang et al.'s diagnostic, ~1 h on a CPU) or paper-small (a GPU)."
+            None,
+            "--profile",
+            help="test, needle (a CPU-sized diagnostic), jiang-tiny (Jiang et al.'s tiny-model needle result at the "
+            "paper's budget: an accelerator, or many CPU hours) or paper-small (a GPU).",
+        ),
+        variant: str = typer.Option(
+            "official", "--variant", help="jiang-tiny only: official, fast-dyck (documented departure) or smoke."
+        ),
+        workers: int = typer.Option(1, "--workers", min=1, help="jiang-tiny only: processes running units at once."),
+        units: list[str] | None = typer.Option(
+            None, "--unit", help="jiang-tiny only: run just this unit, e.g. needle/scratch/seed-0 (repeatable)."
         ),
         output_dir: str | None = typer.Option(
             None, "--output-dir", help="Run directory (default runs/replicate-PROFILE)."
@@ -59,6 +110,9 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--test is the 'test' profile; it cannot be combined with --profile {profile}")
         name = "test" if test or profile is None else profile
         chosen = _seeds(seeds)
+        if name == "jiang-tiny":
+            _jiang(variant, output_dir, chosen, overrides, dry_run, workers, units, as_json)
+            return
         if dry_run:
             study = study_for(name, registry=get_registry(), output_dir=output_dir, seeds=chosen)
             sys.stdout.write(json.dumps(study, indent=2) + "\n")

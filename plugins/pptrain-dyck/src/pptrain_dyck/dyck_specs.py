@@ -174,6 +174,22 @@ DYCK_PRESETS = (
         source=Source(paper=HU_PAPER, repo=HU_REPO, note="src/grammar.py generate_dyck_txt_file"),
     ),
     Preset(
+        name="paper_cli_k16",
+        summary="The defaults of Jiang et al.'s Dyck training script (k=16, 128 tokens, p_open 0.5): the tiny model's data.",
+        values={"k": 16, "length": 128, "p_open": 0.5, "variant": "jiang"},
+        provenance={
+            "k": _p(_V, "procedural_pretraining/dyck.py --k default 16"),
+            "length": _p(_V, "procedural_pretraining/dyck.py --seq_length default 128"),
+            "p_open": _p(_V, "procedural_pretraining/dyck.py --p_open default 0.5"),
+            "variant": _p(_V, "procedural_data/dyck.py generate_dyck"),
+        },
+        source=Source(
+            paper=JIANG_PAPER,
+            repo=JIANG_REPO,
+            note="procedural_pretraining/dyck.py CLI defaults (no config file ships the 2_4_16 model's run)",
+        ),
+    ),
+    Preset(
         name="small_k8",
         summary="A laptop-sized k-Dyck (k=8, 256 tokens); Jiang's rule, our sizes.",
         values={"k": 8, "length": 256, "p_open": 0.5, "variant": "jiang"},

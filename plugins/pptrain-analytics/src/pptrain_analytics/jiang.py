@@ -1,0 +1,872 @@
+"""``pptrain replicate --profile jiang-tiny``: Jiang et al. 2026's tiny-model needle result, end to end.
+
+The protocol follows the official repository (zlshinnick/procedural-pretraining@5356d9e)
+value by value; :data:`PROTOCOL` lists every value with where it comes from, and
+``--dry-run`` prints it. Three arms per seed:
+
+* ``scratch``: the needle model from a fresh initialisation;
+* ``dyck``: a 2-layer, 4-head, width-16 GPT-2 trained on k-Dyck (k 16, 128 tokens) with the
+  Dyck script's defaults, the checkpoint with the best validation accuracy transferred
+  under ``mean_embeddings`` (Jiang et al.'s ``everything`` + ``average``);
+* ``dyck_shuffled``: the same, on the same Dyck sequences with their tokens permuted
+  within each sequence (the control).
+
+The work is split into *units*, each resumable on its own and each leaving a small
+``result.json`` behind: ``phase1/<arm>/seed-<s>`` (the Dyck or shuffled-Dyck model) and
+``needle/<arm>/seed-<s>`` (the needle run, which needs its arm's phase-1 unit). A unit
+checkpoints every ``save_every`` steps and a killed unit continues from its newest
+checkpoint, so a long CPU run can be spread over several sessions; ``--workers N`` runs
+units in N processes (they claim units with lock files), which is how one accelerator is
+kept busy with many tiny models. ``results.jsonl`` in the run directory holds one line
+per finished unit (the raw results the report and docs/compare.md are built from).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from pptrain_core.config import at_least, in_range, one_of
+
+REPO = "zlshinnick/procedural-pretraining@5356d9e"
+ARMS = ("scratch", "dyck", "dyck_shuffled")
+#: The needle task's accuracy for a model that answers with one of the in-context values
+#: at random: E[1/s] for s uniform on 1..30.
+GUESS_A_VALUE = sum(1.0 / s for s in range(1, 31)) / 30
+#: Uniform guessing over the 127 value tokens.
+CHANCE = 1.0 / 127
+#: Pair-count buckets of the report (the needle task draws 1..30 pairs).
+BUCKETS = ((1, 5), (6, 15), (16, 30))
+
+# --------------------------------------------------------------------------- the protocol
+
+#: Every value of the protocol with its source (what ``--dry-run`` prints).
+PROTOCOL: dict[str, dict[str, Any]] = {
+    "dyck_phase": {
+        "model": {"value": "GPT-2 2 layers, 4 heads, d 16, 128 positions", "source": "dyck.py --gpt2_size 2_4_16"},
+        "tied_embeddings": {"value": True, "source": "utils.create_gpt2_model: GPT2Config default"},
+        "dropout": {"value": 0.1, "source": "utils.DEFAULT_DROPOUT (resid, embd, attn)"},
+        "vocabulary": {"value": "2k+1 = 33 (k opens, k closes, pad)", "source": "dyck.py vocab_size = k * 2 + 1"},
+        "k": {"value": 16, "source": "dyck.py --k default"},
+        "p_open": {"value": 0.5, "source": "dyck.py --p_open default"},
+        "length": {"value": 128, "source": "dyck.py --seq_length default"},
+        "batch_size": {"value": 64, "source": "dyck.py --batch_size default"},
+        "optimizer": {
+            "value": "AdamW(model.parameters()), betas (0.9, 0.999), eps 1e-8",
+            "source": "dyck.py main: weight decay on every parameter",
+        },
+        "lr": {"value": 5e-5, "source": "dyck.py --lr default; --lr_schedule constant, --warmup_steps 0"},
+        "weight_decay": {"value": 0.01, "source": "dyck.py --weight_decay default"},
+        "max_grad_norm": {"value": 1.0, "source": "dyck.py --max_grad_norm default"},
+        "validation": {
+            "value": "every 100 steps on 10 batches (640 sequences), token accuracy on every position but the last",
+            "source": "dyck.py --save_every_steps 100, procedural_data/dyck.py _VAL_BATCHES 10",
+        },
+        "steps": {
+            "value": "up to 1,000,000 (no early stop: patience 1,000,001)",
+            "source": "dyck.py --max_steps, --patience defaults; the paper does not say where its tiny runs stopped",
+        },
+        "transferred_checkpoint": {
+            "value": "the one with the best validation accuracy",
+            "source": "dyck.py train_epoch: best_pytorch_model_* saved when val_acc improves",
+        },
+    },
+    "transfer": {
+        "policy": {"value": "mean_embeddings", "source": "configs/procedural.yaml: everything + average"},
+        "body": {"value": "every block weight and the final norm copied", "source": "downstream/utils.py"},
+        "embeddings": {
+            "value": "every row of the 256-token embedding and of the untied head = mean source token embedding",
+            "source": "downstream/utils.py load_pretrained_weights, strategy 'average'",
+        },
+        "positions": {
+            "value": "first 100 rows copied when the source has >= 100 positions, else all fresh",
+            "source": "downstream/utils.py load_pretrained_weights",
+        },
+    },
+    "needle": {
+        "task": {"value": "condattendstream_30: 1-30 key-value pairs, a query, the value", "source": "task file"},
+        "model": {
+            "value": "GPT-2 2 layers, 4 heads, d 16, 100 positions, vocab 256, untied head, dropout 0",
+            "source": "configs/baseline.yaml",
+        },
+        "optimizer": {
+            "value": "HF Trainer AdamW, lr 1e-3, cosine to 0, warmup 500, weight decay 0.001 (bias/LayerNorm exempt), "
+            "clip 1.0",
+            "source": "experiment_stream.py, baseline.yaml",
+        },
+        "batch_size": {"value": 1000, "source": "baseline.yaml per_device_train_batch_size"},
+        "steps": {"value": 10_000, "source": "train_steps 250 * train_size 40,000 // batch 1,000"},
+        "data": {
+            "value": "fresh examples every step, never one of the 4,000 eval examples",
+            "source": "experiment_stream.py CustomIterDataset",
+        },
+        "eval": {"value": "4,000 held-out examples; accuracy on the answer token", "source": "compute_metrics"},
+        "eval_every": {"value": 50, "source": "baseline.yaml eval_steps (we measure every 100 by default)"},
+    },
+}
+
+
+@attrs.frozen
+class DyckPhase:
+    """Phase 1: the Dyck (or shuffled-Dyck) model. Defaults are the official script's."""
+
+    task: str = "dyck:paper_cli_k16"
+    steps: int = attrs.field(default=100_000, validator=at_least(1))
+    """Optimizer steps (official: up to 1M, the best validation checkpoint transferred)."""
+    batch_size: int = attrs.field(default=64, validator=at_least(1))
+    lr: float = attrs.field(default=5e-5, validator=in_range(0.0, 10.0, low_open=True))
+    weight_decay: float = attrs.field(default=0.01, validator=at_least(0.0))
+    max_grad_norm: float = attrs.field(default=1.0, validator=at_least(0.0))
+    dropout: float = attrs.field(default=0.1, validator=in_range(0.0, 1.0))
+    tied: bool = True
+    n_positions: int = attrs.field(default=128, validator=at_least(1))
+    eval_every: int = attrs.field(default=100, validator=at_least(1))
+    val_sequences: int = attrs.field(default=640, validator=at_least(1))
+
+
+@attrs.frozen
+class NeedlePhase:
+    """Phase 2: the needle run. Defaults are the official ``condattendstream_30`` settings."""
+
+    steps: int = attrs.field(default=10_000, validator=at_least(1))
+    batch_size: int = attrs.field(default=1000, validator=at_least(1))
+    lr: float = attrs.field(default=1e-3, validator=in_range(0.0, 10.0, low_open=True))
+    warmup_steps: int = attrs.field(default=500, validator=at_least(0))
+    weight_decay: float = attrs.field(default=0.001, validator=at_least(0.0))
+    eval_examples: int = attrs.field(default=4000, validator=at_least(1))
+    eval_every: int = attrs.field(default=100, validator=at_least(1))
+    preset: str = "paper"
+
+
+@attrs.frozen
+class JiangTinyConfig:
+    """The whole profile (``variant`` names a documented departure; ``official`` is none)."""
+
+    output_dir: str = "runs/replicate-jiang-tiny"
+    seeds: tuple[int, ...] = attrs.field(default=(0, 1, 2), converter=tuple)
+    arms: tuple[str, ...] = attrs.field(default=ARMS, converter=tuple)
+    variant: str = attrs.field(default="official", validator=one_of("official", "fast-dyck", "smoke"))
+    dyck: DyckPhase = attrs.Factory(DyckPhase)
+    needle: NeedlePhase = attrs.Factory(NeedlePhase)
+    save_every: int = attrs.field(default=250, validator=at_least(1))
+    """Checkpoint every this many steps in both phases (a killed unit resumes from there)."""
+
+    def __attrs_post_init__(self) -> None:
+        from pptrain_core.errors import UserError
+
+        bad = [a for a in self.arms if a not in ARMS]
+        if bad:
+            raise UserError(f"arms: unknown arm {bad[0]!r}; choose from {', '.join(ARMS)}")
+        if not self.seeds or min(self.seeds) < 0:
+            raise UserError("seeds: give at least one non-negative seed, e.g. 0,1,2")
+
+
+#: The documented variants. ``fast-dyck`` raises only the Dyck phase's learning rate (and
+#: shortens it) so that a CPU can train the Dyck model to convergence; the needle phase
+#: and the transfer stay official. ``smoke`` is for tests.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "official": {},
+    "fast-dyck": {"dyck": {"lr": 1e-3, "steps": 10_000}},
+    "smoke": {
+        "dyck": {"steps": 30, "eval_every": 10, "val_sequences": 16, "batch_size": 8},
+        "needle": {"steps": 12, "batch_size": 16, "warmup_steps": 2, "eval_examples": 64, "eval_every": 6},
+        "save_every": 5,
+    },
+}
+
+
+def make_config(
+    variant: str = "official",
+    *,
+    output_dir: str | None = None,
+    seeds: list[int] | None = None,
+    arms: list[str] | None = None,
+    overrides: list[str] | None = None,
+) -> JiangTinyConfig:
+    """The profile's config: the variant's values, then ``--set`` overrides (``dyck.steps=20000``)."""
+    from pptrain_core.config import parse_override, set_dotted, structure, unstructure
+    from pptrain_core.errors import UserError, did_you_mean
+
+    if variant not in VARIANTS:
+        raise UserError(f"unknown jiang-tiny variant {variant!r}{did_you_mean(variant, list(VARIANTS))}")
+    data = unstructure(JiangTinyConfig())
+    for key, value in VARIANTS[variant].items():
+        if isinstance(value, dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    data["variant"] = variant
+    data["output_dir"] = output_dir or f"runs/replicate-jiang-tiny{'' if variant == 'official' else '-' + variant}"
+    if seeds:
+        data["seeds"] = list(seeds)
+    if arms:
+        data["arms"] = list(arms)
+    for item in overrides or []:
+        key, value = parse_override(item)
+        set_dotted(data, key, value)
+    return structure(data, JiangTinyConfig, "$")
+
+
+def describe(config: JiangTinyConfig) -> dict[str, Any]:
+    """What ``--dry-run`` prints: the protocol with its sources, and the values this run uses."""
+    from pptrain_core.config import unstructure
+
+    return {
+        "profile": "jiang-tiny",
+        "paper": "Jiang, Shinnick, van den Hengel, Saratchandran, Teney 2026, arXiv 2601.21725",
+        "repository": REPO,
+        "claim": "needle-in-a-haystack accuracy 11% from scratch, 97% after Dyck, 10% after the best shuffled control",
+        "protocol": PROTOCOL,
+        "run": unstructure(config),
+        "variant_changes": VARIANTS[config.variant],
+        "units": [u.name for u in units(config)],
+        "reference_lines": {"chance": CHANCE, "guess_a_value": GUESS_A_VALUE},
+    }
+
+
+# --------------------------------------------------------------------------- units
+
+
+@attrs.frozen
+class Unit:
+    phase: str  # phase1 | needle
+    arm: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.phase}/{self.arm}/seed-{self.seed}"
+
+    def needs(self) -> Unit | None:
+        if self.phase == "needle" and self.arm != "scratch":
+            return Unit("phase1", self.arm, self.seed)
+        return None
+
+
+def units(config: JiangTinyConfig) -> list[Unit]:
+    """Every unit, phase-1 units first (seed-major so that one seed's arms finish together)."""
+    out = [Unit("phase1", a, s) for s in config.seeds for a in config.arms if a != "scratch"]
+    out += [Unit("needle", a, s) for s in config.seeds for a in config.arms]
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from pptrain_core.bundle import write_json_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, data)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Rewrite ``path`` with ``records`` (atomically)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+# --------------------------------------------------------------------------- claims (parallel workers)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(unit_dir: Path) -> bool:
+    """Take a unit for this process (False when another live process holds it)."""
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    lock = unit_dir / ".claim"
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_json(lock) or {}
+            stale = holder.get("host") == me["host"] and not _pid_alive(int(holder.get("pid", -1)))
+            if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
+                return True
+            if not stale and holder:
+                return False
+            try:
+                lock.unlink()
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        return True
+    return False
+
+
+def release(unit_dir: Path) -> None:
+    try:
+        (unit_dir / ".claim").unlink()
+    except FileNotFoundError:
+        pass
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _gpt2_adapter(n_positions: int, *, dropout: float, tied: bool, registry: Any = None) -> Any:
+    from pptrain_core.training.job import build_adapter
+
+    overrides = {
+        "n_layer": 2,
+        "n_head": 4,
+        "n_embd": 16,
+        "n_positions": n_positions,
+        "resid_pdrop": dropout,
+        "embd_pdrop": dropout,
+        "attn_pdrop": dropout,
+        "tie_word_embeddings": tied,
+    }
+    params = {"model_type": "gpt2", "overrides": overrides}
+    return build_adapter("hf_causal_lm", params, registry=registry, path="$.jiang.model")
+
+
+def phase1_adapter(config: JiangTinyConfig, registry: Any = None) -> Any:
+    d = config.dyck
+    return _gpt2_adapter(d.n_positions, dropout=d.dropout, tied=d.tied, registry=registry)
+
+
+def phase1_task(config: JiangTinyConfig, arm: str, registry: Any = None) -> Any:
+    from pptrain_core.tasks import resolve
+
+    if arm == "dyck":
+        return resolve(config.dyck.task, registry=registry, path="$.dyck.task")
+    return resolve("shuffled", {"task": config.dyck.task}, registry=registry, path="$.dyck.task")
+
+
+# --------------------------------------------------------------------------- Dyck quality
+
+
+def dyck_quality(model: Any, tokens: np.ndarray, k: int, batch_size: int = 128) -> dict[str, float]:
+    """How well ``model`` predicts k-Dyck's closing brackets.
+
+    At every position whose next token is a closing bracket (ids ``k .. 2k-1``), is the
+    argmax over the ``k`` closing brackets the matching one (``close_accuracy``); and the
+    share of sequences where every closing bracket is right (``sequence_accuracy``). The
+    official validation metric, argmax over the whole vocabulary at every position but the
+    last, is ``token_accuracy`` (its ceiling is about 0.5 + small: after an open bracket the
+    next token is an open one half of the time).
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    right_close = total_close = right_tok = total_tok = seq_ok = 0
+    try:
+        with torch.no_grad():
+            for start in range(0, len(tokens), batch_size):
+                ids = torch.as_tensor(tokens[start : start + batch_size], dtype=torch.long, device=device)
+                logits = model(input_ids=ids).logits[:, :-1].float()
+                target = ids[:, 1:]
+                pred_all = logits.argmax(-1)
+                right_tok += int((pred_all == target).sum())
+                total_tok += target.numel()
+                closing = (target >= k) & (target < 2 * k)
+                pred_close = logits[..., k : 2 * k].argmax(-1) + k
+                ok = (pred_close == target) & closing
+                right_close += int(ok.sum())
+                total_close += int(closing.sum())
+                seq_ok += int(((ok | ~closing).all(dim=1)).sum())
+    finally:
+        model.train(was)
+    return {
+        "token_accuracy": right_tok / total_tok if total_tok else float("nan"),
+        "close_accuracy": right_close / total_close if total_close else float("nan"),
+        "sequence_accuracy": seq_ok / len(tokens) if len(tokens) else float("nan"),
+    }
+
+
+def save_weights(model: Any, path: Path) -> None:
+    """The model's tensors under their own names (a tied head is the token embedding: stored once, as that)."""
+    from safetensors.torch import save_file
+
+    state = model.state_dict()
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    tied = head is not None and emb is not None and head.weight is emb.weight
+    out = {k: v.detach().cpu().contiguous().clone() for k, v in state.items() if not (tied and k == "lm_head.weight")}
+    save_file(out, str(path), metadata={"format": "pt"})
+
+
+def load_weights(model: Any, path: Path) -> None:
+    """Load :func:`save_weights`' file; every tensor of the model must be there (a tied head follows its embedding)."""
+    from safetensors.torch import load_file
+
+    result = model.load_state_dict(load_file(str(path)), strict=False)
+    missing = [k for k in result.missing_keys if k != "lm_head.weight"]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"{path} does not fit the model (missing {missing}, unexpected {result.unexpected_keys})")
+
+
+def _phase1_callback(
+    unit_dir: Path, val_tokens: np.ndarray, dyck_tokens: np.ndarray, k: int, every: int, own_is_dyck: bool
+):
+    """Validation every ``every`` steps; the best-validation-accuracy weights kept in ``best.safetensors``."""
+    from transformers import TrainerCallback
+
+    curve_path = unit_dir / "val_curve.jsonl"
+
+    class Validation(TrainerCallback):
+        def __init__(self) -> None:
+            self.records: list[dict[str, Any]] = []
+            self.best = _read_json(unit_dir / "best.json") or {"step": None, "val_accuracy": -1.0}
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            step = state.global_step
+            self.records = [r for r in _read_jsonl(curve_path) if r["step"] <= step]
+            if self.best.get("step") is not None and self.best["step"] > step:  # written after the checkpoint
+                self.best = {"step": None, "val_accuracy": -1.0}
+                for r in self.records:
+                    if r["val_accuracy"] > self.best["val_accuracy"]:
+                        self.best = {"step": r["step"], "val_accuracy": r["val_accuracy"], "stale": True}
+            if step == 0 and model is not None:
+                self._measure(model, 0)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if model is not None and state.global_step % every == 0:
+                self._measure(model, state.global_step)
+
+        def _measure(self, model: Any, step: int) -> None:
+            own = dyck_quality(model, val_tokens, k)
+            rec: dict[str, Any] = {"step": step, "val_accuracy": own["token_accuracy"]}
+            if own_is_dyck:
+                rec.update(close_accuracy=own["close_accuracy"], sequence_accuracy=own["sequence_accuracy"])
+            else:
+                plain = dyck_quality(model, dyck_tokens, k)
+                rec.update(
+                    close_accuracy=plain["close_accuracy"],
+                    sequence_accuracy=plain["sequence_accuracy"],
+                    dyck_token_accuracy=plain["token_accuracy"],
+                )
+            self.records.append(rec)
+            _append_jsonl(curve_path, self.records)
+            if step > 0 and rec["val_accuracy"] > self.best["val_accuracy"]:
+                tmp = unit_dir / f".best.safetensors.tmp-{os.getpid()}"
+                save_weights(model, tmp)
+                os.replace(tmp, unit_dir / "best.safetensors")
+                self.best = {"step": step, **rec}
+                _write_json(unit_dir / "best.json", self.best)
+
+    return Validation()
+
+
+def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool) -> dict[str, Any]:
+    from pptrain_core.data import VirtualDataset
+    from pptrain_core.training import PrePreTrainer, RunConfig
+
+    d = config.dyck
+    task = phase1_task(config, unit.arm, registry)
+    dyck = phase1_task(config, "dyck", registry)
+    built, dyck_built = task.build(), dyck.build()
+    k = int(dyck.config.k)
+    # the validation sequences: the eval split of the arm's own data (the official metric)
+    # and, for the control, the same Dyck sequences unshuffled (the Dyck-quality figures)
+    val = np.stack([e.tokens for e in VirtualDataset(built, seed=unit.seed, split="eval", length=d.val_sequences)])
+    plain = np.stack(
+        [e.tokens for e in VirtualDataset(dyck_built, seed=unit.seed, split="eval", length=d.val_sequences)]
+    )
+    callback = _phase1_callback(unit_dir, val, plain, k, d.eval_every, unit.arm == "dyck")
+    run = RunConfig(
+        output_dir=str(unit_dir / "run"),
+        max_steps=d.steps,
+        batch_size=d.batch_size,
+        lr=d.lr,
+        schedule="constant",
+        warmup_steps=0,
+        weight_decay=d.weight_decay,
+        weight_decay_scope="all",
+        max_grad_norm=d.max_grad_norm,
+        data_seed=unit.seed,
+        model_seed=unit.seed,
+        logging_steps=d.eval_every,
+        eval_examples=0,
+        save_steps=config.save_every,
+        save_total_limit=1,
+        resume="auto",
+        progress=progress,
+        export_bundle=False,
+    )
+    t0 = time.perf_counter()
+    fit = PrePreTrainer(task, phase1_adapter(config, registry), run, callbacks=[callback], registry=registry).fit()
+    best = _read_json(unit_dir / "best.json") or {}
+    curve = _read_jsonl(unit_dir / "val_curve.jsonl")
+    return {
+        "unit": unit.name,
+        "phase": "phase1",
+        "arm": unit.arm,
+        "seed": unit.seed,
+        "status": "ok" if best.get("step") is not None else "failed",
+        "error": None if best.get("step") is not None else "no validation improved on the initial model",
+        "task": task.ref,
+        "steps": fit.summary.get("steps"),
+        "tokens_seen": fit.summary.get("tokens_seen"),
+        "best": best,
+        "final": curve[-1] if curve else None,
+        "initial": curve[0] if curve else None,
+        "wall_s_this_session": round(time.perf_counter() - t0, 3),
+        "resumed_from": fit.summary.get("resumed_from"),
+        "settings": attrs.asdict(d),
+    }
+
+
+# --------------------------------------------------------------------------- the needle unit
+
+
+def _bucket_of(pairs: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(pairs)
+    for i, (lo, hi) in enumerate(BUCKETS):
+        out[(pairs >= lo) & (pairs <= hi)] = i
+    return out
+
+
+def needle_scores(pred: np.ndarray, tokens: np.ndarray, mask: np.ndarray, pairs: np.ndarray) -> dict[str, Any]:
+    """Answer-token accuracy, overall and by pair-count bucket, plus the share of answers that
+    are *some* in-context value (a model that retrieves nothing but copies a value gets ~13%)."""
+    from pptrain_analytics.finetune import score_predictions
+
+    scores = score_predictions(pred, tokens, mask)
+    target_pos = mask[:, 1:].astype(bool)
+    guess = pred[:, : tokens.shape[1] - 1][target_pos]
+    values = tokens[:, 1:-2:2]  # the value slots (positions 1, 3, ...), zeros past the pairs
+    in_context = np.array([g != 0 and g in row for g, row in zip(guess, values, strict=True)])
+    buckets = _bucket_of(pairs)
+    by = {}
+    for i, (lo, hi) in enumerate(BUCKETS):
+        rows = buckets == i
+        if rows.any():
+            by[f"{lo}-{hi}"] = score_predictions(pred[rows], tokens[rows], mask[rows])["accuracy"]
+    return {
+        "accuracy": scores["accuracy"],
+        "by_pairs": by,
+        "answers_in_context": float(in_context.mean()) if in_context.size else float("nan"),
+    }
+
+
+def _needle_callback(unit_dir: Path, tokens: np.ndarray, mask: np.ndarray, pairs: np.ndarray, every: int):
+    from transformers import TrainerCallback
+
+    from pptrain_analytics.finetune import predict_next
+
+    curve_path = unit_dir / "curve.jsonl"
+
+    class NeedleCurve(TrainerCallback):
+        def __init__(self) -> None:
+            self.records: list[dict[str, Any]] = []
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            step = state.global_step
+            self.records = [r for r in _read_jsonl(curve_path) if r["step"] <= step]
+            if step == 0 and model is not None:
+                self._measure(model, 0)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            step = state.global_step
+            if model is not None and (step % every == 0 or step == state.max_steps):
+                self._measure(model, step)
+
+        def _measure(self, model: Any, step: int) -> None:
+            pred = predict_next(model, tokens, batch_size=1000)
+            self.records.append({"step": step, **needle_scores(pred, tokens, mask, pairs)})
+            _append_jsonl(curve_path, self.records)
+
+    return NeedleCurve()
+
+
+def _load_phase1_model(config: JiangTinyConfig, unit: Unit, run_dir: Path, registry: Any) -> tuple[Any, Any]:
+    source_dir = run_dir / "phase1" / unit.arm / f"seed-{unit.seed}"
+    adapter = phase1_adapter(config, registry)
+    task = phase1_task(config, unit.arm, registry)
+    model = adapter.build(task.build().vocab.size, seed=unit.seed)
+    load_weights(model, source_dir / "best.safetensors")
+    return model, adapter
+
+
+def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool) -> dict[str, Any]:
+    from pptrain_analytics.finetune import NeedleProbe, _architecture_problem, _Prebuilt
+    from pptrain_analytics.metric_specs import FinetuneProbeConfig
+    from pptrain_core.data import VirtualDataset
+    from pptrain_core.errors import UserError
+    from pptrain_core.training import PrePreTrainer, RunConfig
+    from pptrain_core.transfer import build_policy
+
+    n = config.needle
+    probe = NeedleProbe(
+        FinetuneProbeConfig(
+            preset=n.preset,
+            steps=n.steps,
+            batch_size=n.batch_size,
+            lr=n.lr,
+            warmup_steps=n.warmup_steps,
+            weight_decay=n.weight_decay,
+            eval_examples=n.eval_examples,
+            eval_every=n.eval_every,
+            seed=unit.seed,
+            model_seed=unit.seed,
+        )
+    )
+    resolved = probe.resolved_task()
+    task = resolved.build()
+    target_adapter = probe.probe_adapter(task.n_positions, registry)
+    target = target_adapter.build(task.vocab.size, seed=unit.seed)
+    transfer = None
+    if unit.arm != "scratch":
+        source, source_adapter = _load_phase1_model(config, unit, Path(config.output_dir), registry)
+        policy = build_policy("mean_embeddings", registry=registry, path="$.transfer")
+        state = {key: v.detach().cpu() for key, v in source.state_dict().items()}
+        report = policy.apply(
+            state, source_adapter.parameters_info(source), target, target_adapter.parameters_info(target)
+        )
+        problem = _architecture_problem(report, source, probe.config)
+        if problem:
+            raise UserError(problem)
+        _write_json(unit_dir / "transfer_report.json", report.to_json())
+        transfer = dict(report.counts)
+    eval_set = VirtualDataset(task, seed=unit.seed, split="eval", length=n.eval_examples)
+    examples = list(eval_set)
+    tokens = np.stack([e.tokens for e in examples])
+    mask = np.stack([e.loss_mask for e in examples])
+    pairs = np.array([e.meta["pairs"] for e in examples])
+    callback = _needle_callback(unit_dir, tokens, mask, pairs, n.eval_every)
+    run = RunConfig(
+        output_dir=str(unit_dir / "run"),
+        max_steps=n.steps,
+        batch_size=n.batch_size,
+        lr=n.lr,
+        schedule="cosine",
+        warmup_steps=n.warmup_steps,
+        weight_decay=n.weight_decay,
+        max_grad_norm=1.0,
+        data_seed=unit.seed,
+        model_seed=unit.seed,
+        logging_steps=n.eval_every,
+        eval_examples=0,
+        save_steps=config.save_every,
+        save_total_limit=1,
+        resume="auto",
+        progress=progress,
+        export_bundle=False,
+    )
+    t0 = time.perf_counter()
+    fit = PrePreTrainer(resolved, _Prebuilt(target_adapter, target), run, callbacks=[callback], registry=registry).fit()
+    curve = _read_jsonl(unit_dir / "curve.jsonl")
+    final = curve[-1] if curve else {}
+    best = max(curve, key=lambda r: r["accuracy"]) if curve else {}
+    ok = bool(curve) and final.get("step") == n.steps and math.isfinite(final.get("accuracy", float("nan")))
+    return {
+        "unit": unit.name,
+        "phase": "needle",
+        "arm": unit.arm,
+        "seed": unit.seed,
+        "status": "ok" if ok else "failed",
+        "error": None if ok else "the needle run ended before its last evaluation",
+        "accuracy": final.get("accuracy"),
+        "by_pairs": final.get("by_pairs"),
+        "answers_in_context": final.get("answers_in_context"),
+        "best_accuracy": best.get("accuracy"),
+        "best_step": best.get("step"),
+        "initial_accuracy": curve[0]["accuracy"] if curve else None,
+        "steps": fit.summary.get("steps"),
+        "train_loss_last": fit.summary.get("train_loss_last"),
+        "transfer": transfer,
+        "wall_s_this_session": round(time.perf_counter() - t0, 3),
+        "resumed_from": fit.summary.get("resumed_from"),
+        "settings": attrs.asdict(n),
+    }
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def unit_dir(config: JiangTinyConfig, unit: Unit) -> Path:
+    return Path(config.output_dir) / unit.name
+
+
+def is_done(config: JiangTinyConfig, unit: Unit) -> bool:
+    res = _read_json(unit_dir(config, unit) / "result.json")
+    return bool(res) and res.get("status") == "ok"
+
+
+def _check_same_profile(config: JiangTinyConfig) -> None:
+    """A run directory holds one profile: refuse to mix finished units of another config."""
+    from pptrain_core.config import unstructure
+    from pptrain_core.errors import UserError
+
+    path = Path(config.output_dir) / "profile.json"
+    now = unstructure(config)
+    key = {k: v for k, v in now.items() if k not in ("seeds", "arms", "output_dir")}
+    old = _read_json(path)
+    if old is not None:
+        before = {k: v for k, v in old.items() if k not in ("seeds", "arms", "output_dir")}
+        if before != key:
+            raise UserError(
+                f"{config.output_dir!r} holds a jiang-tiny run with other settings; choose another --output-dir "
+                "(or remove that directory yourself)."
+            )
+        return
+    if Path(config.output_dir).exists() and any(Path(config.output_dir).iterdir()):
+        raise UserError(f"{config.output_dir!r} is not empty and holds no jiang-tiny run; choose another --output-dir.")
+    _write_json(path, now)
+
+
+def run_units(
+    config: JiangTinyConfig,
+    *,
+    registry: Any = None,
+    progress: bool = True,
+    max_units: int | None = None,
+    only: list[str] | None = None,
+    wait: bool = True,
+    log: Any = print,
+) -> list[dict[str, Any]]:
+    """Run every unfinished unit this process can claim; returns the results it produced.
+
+    Several processes may run this on one run directory at once (``--workers``): each
+    claims a unit before running it, and a needle unit waits for its phase-1 unit.
+    """
+    from pptrain_core.plugins import get_registry
+
+    reg = registry or get_registry()
+    _check_same_profile(config)
+    done: list[dict[str, Any]] = []
+    while True:
+        pending = [u for u in units(config) if not is_done(config, u) and (not only or u.name in only)]
+        if not pending or (max_units is not None and len(done) >= max_units):
+            break
+        ran = False
+        for unit in pending:
+            need = unit.needs()
+            if need is not None and need in config_units(config) and not is_done(config, need):
+                continue
+            path = unit_dir(config, unit)
+            if not claim(path):
+                continue
+            try:
+                if is_done(config, unit):
+                    continue
+                log(f"jiang-tiny: {unit.name} ...")
+                try:
+                    fn = run_phase1 if unit.phase == "phase1" else run_needle
+                    result = fn(config, unit, path, reg, progress)
+                except Exception as exc:  # one unit failing never stops the others
+                    import traceback
+
+                    (path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+                    result = {"unit": unit.name, "phase": unit.phase, "arm": unit.arm, "seed": unit.seed,
+                              "status": "failed", "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+                result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                _write_json(path / "result.json", result)
+                if result["status"] == "ok":
+                    _collect(config)
+                log(
+                    f"jiang-tiny: {unit.name} {result['status']}"
+                    + (f" ({result['error']})" if result.get("error") else "")
+                )
+                done.append(result)
+                ran = True
+                if result["status"] != "ok":
+                    return done
+            finally:
+                release(path)
+            break
+        if not ran:
+            if not wait:
+                break
+            time.sleep(5.0)  # every runnable unit is held by another worker
+    return done
+
+
+def config_units(config: JiangTinyConfig) -> set[Unit]:
+    return set(units(config))
+
+
+def _collect(config: JiangTinyConfig) -> list[dict[str, Any]]:
+    """``results.jsonl``: one line per finished unit, in unit order (the raw data of the report)."""
+    records = []
+    for unit in units(config):
+        res = _read_json(unit_dir(config, unit) / "result.json")
+        if res and res.get("status") == "ok":
+            records.append(res)
+    _append_jsonl(Path(config.output_dir) / "results.jsonl", records)
+    return records
+
+
+def run_profile(
+    config: JiangTinyConfig, *, workers: int = 1, registry: Any = None, progress: bool = True, log: Any = print
+) -> dict[str, Any]:
+    """Run the profile with ``workers`` processes, then write the report; returns the summary."""
+    if workers > 1:
+        import subprocess
+        import sys
+
+        _check_same_profile(config)
+        cmd = [sys.executable, "-m", "pptrain_analytics.jiang", json.dumps(_plain(config))]
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            log(f"jiang-tiny: worker exit codes {codes}")
+    else:
+        run_units(config, registry=registry, progress=progress, log=log)
+    from pptrain_analytics.jiang_report import write_report
+
+    return write_report(Path(config.output_dir))
+
+
+def _plain(config: JiangTinyConfig) -> dict[str, Any]:
+    from pptrain_core.config import unstructure
+
+    return json.loads(json.dumps(unstructure(config)))
+
+
+def _worker_main(argv: list[str]) -> int:  # pragma: no cover - exercised through run_profile(workers>1)
+    from pptrain_core.config import structure
+
+    config = structure(json.loads(argv[0]), JiangTinyConfig, "$")
+    results = run_units(config, progress=False, only=argv[1:] or None)
+    return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    raise SystemExit(_worker_main(sys.argv[1:]))

@@ -1,0 +1,340 @@
+"""The ``jiang-tiny`` profile: the official values, the Dyck-quality and needle scoring, the
+transfer it performs, per-unit resume, and the run end to end at a smoke size."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+pytest.importorskip("pptrain_dyck")
+pytest.importorskip("pptrain_hf")
+torch = pytest.importorskip("torch")
+
+from pptrain_analytics import cli_replicate, jiang  # noqa: E402
+from pptrain_analytics.jiang_report import summarize  # noqa: E402
+from pptrain_core.errors import UserError  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def _app():
+    app = typer.Typer()
+    cli_replicate.register(app)
+
+    @app.command("noop")
+    def noop() -> None:
+        pass
+
+    return app
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+def test_dry_run_shows_the_official_values():
+    result = CliRunner().invoke(_app(), ["replicate", "--profile", "jiang-tiny", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    run = shown["run"]
+    # the values of zlshinnick/procedural-pretraining@5356d9e, typed in from the issue and the
+    # repository, not read back from the code under test
+    assert run["variant"] == "official"
+    d = run["dyck"]
+    assert (d["batch_size"], d["lr"], d["weight_decay"], d["max_grad_norm"], d["dropout"]) == (64, 5e-5, 0.01, 1.0, 0.1)
+    assert d["tied"] is True and d["n_positions"] == 128 and d["eval_every"] == 100 and d["val_sequences"] == 640
+    n = run["needle"]
+    assert (n["steps"], n["batch_size"], n["lr"], n["warmup_steps"], n["weight_decay"]) == (
+        10_000,
+        1000,
+        1e-3,
+        500,
+        1e-3,
+    )
+    assert n["eval_examples"] == 4000
+    assert shown["repository"] == "zlshinnick/procedural-pretraining@5356d9e"
+    assert shown["protocol"]["transfer"]["policy"]["value"] == "mean_embeddings"
+    assert abs(shown["reference_lines"]["guess_a_value"] - 0.1332) < 1e-3
+    assert len(shown["units"]) == 6 + 9  # 2 phase-1 arms x 3 seeds, 3 needle arms x 3 seeds
+
+
+def test_the_dyck_data_is_the_scripts_default(registry=None):
+    from pptrain_core.tasks import resolve
+
+    task = resolve(jiang.JiangTinyConfig().dyck.task)
+    assert (task.config.k, task.config.length, task.config.p_open) == (16, 128, 0.5)
+    built = task.build()
+    assert built.vocab.size == 33  # 2k + 1
+
+
+def test_bad_settings_are_one_sentence(tmp_path):
+    with pytest.raises(UserError, match="unknown jiang-tiny variant"):
+        jiang.make_config("fast")
+    with pytest.raises(UserError, match="arms: unknown arm"):
+        jiang.make_config("smoke", arms=["dyck", "nca"])
+    result = CliRunner().invoke(_app(), ["replicate", "--profile", "jiang-tiny", "--unit", "needle/x/seed-0"])
+    assert isinstance(result.exception, UserError) and "needle/x/seed-0" in str(result.exception)
+    # a run directory that holds something else is never written into
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep")
+    with pytest.raises(UserError, match="not empty"):
+        jiang.run_units(jiang.make_config("smoke", output_dir=str(other)), wait=False)
+    assert sorted(os.listdir(other)) == ["mine.txt"]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _dyck_sequences(n: int, k: int = 16, length: int = 128) -> np.ndarray:
+    from pptrain_core.data import VirtualDataset
+    from pptrain_core.tasks import resolve
+
+    task = resolve("dyck", {"k": k, "length": length, "p_open": 0.5, "variant": "jiang"}).build()
+    return np.stack([e.tokens for e in VirtualDataset(task, seed=3, split="eval", length=n)])
+
+
+class _Oracle(torch.nn.Module):
+    """Logits that put the maximum on the bracket matching the innermost open one (a stack
+    machine written here, independently of the generator), or on a fixed wrong bracket."""
+
+    def __init__(self, k: int, wrong: bool = False):
+        super().__init__()
+        self.k, self.wrong = k, wrong
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids):
+        k = self.k
+        out = torch.zeros(*input_ids.shape, 2 * k + 1)
+        for b, row in enumerate(input_ids.tolist()):
+            stack: list[int] = []
+            for t, tok in enumerate(row):
+                if tok < k:
+                    stack.append(tok)
+                elif stack:
+                    stack.pop()
+                if stack:
+                    want = stack[-1] + k
+                    out[b, t, (want - k + 1) % k + k if self.wrong else want] = 5.0
+                    out[b, t, 0] = 6.0  # an open bracket beats it over the whole vocabulary
+
+        class R:
+            logits = out
+
+        return R()
+
+
+def test_dyck_quality_scores_closing_brackets_against_a_stack_machine():
+    seqs = _dyck_sequences(8)
+    k = 16
+    good = jiang.dyck_quality(_Oracle(k), seqs, k)
+    assert good["close_accuracy"] == 1.0 and good["sequence_accuracy"] == 1.0
+    # the official metric is over the whole vocabulary: the oracle's argmax is "(0" everywhere
+    opens_0 = np.mean(seqs[:, 1:] == 0)
+    assert abs(good["token_accuracy"] - opens_0) < 1e-9
+    bad = jiang.dyck_quality(_Oracle(k, wrong=True), seqs, k)
+    assert bad["close_accuracy"] == 0.0 and bad["sequence_accuracy"] == 0.0
+
+
+def test_needle_scores_by_bucket_and_the_in_context_share():
+    from pptrain_analytics.probe_specs import NeedleConfig
+    from pptrain_analytics.probes import NeedleTask
+    from pptrain_core.data import VirtualDataset
+
+    task = NeedleTask(NeedleConfig())
+    ex = list(VirtualDataset(task, seed=0, split="eval", length=600))
+    tokens = np.stack([e.tokens for e in ex])
+    mask = np.stack([e.loss_mask for e in ex])
+    pairs = np.array([e.meta["pairs"] for e in ex])
+    # a predictor that always answers with the first pair's value: right exactly when the
+    # first key is queried, and always an in-context value
+    pred = np.zeros_like(tokens)
+    answer_pos = mask.argmax(1)
+    pred[np.arange(len(ex)), answer_pos - 1] = tokens[:, 1]
+    scores = jiang.needle_scores(pred, tokens, mask, pairs)
+    first_queried = tokens[np.arange(len(ex)), answer_pos] == tokens[:, 1]
+    assert scores["accuracy"] == pytest.approx(first_queried.mean())
+    assert scores["answers_in_context"] == 1.0
+    small = (pairs <= 5) & (pairs >= 1)
+    assert scores["by_pairs"]["1-5"] == pytest.approx(first_queried[small].mean())
+    big = pairs >= 16
+    assert scores["by_pairs"]["16-30"] == pytest.approx(first_queried[big].mean())
+    # a value that is in no pair of the row is not "in context"
+    pred[np.arange(len(ex)), answer_pos - 1] = 127
+    outside = ~np.array([127 in row[1 : 2 * p : 2] for row, p in zip(tokens, pairs, strict=True)])
+    assert jiang.needle_scores(pred, tokens, mask, pairs)["answers_in_context"] == pytest.approx(1 - outside.mean())
+
+
+def test_weight_decay_scope_all_decays_biases_and_norms(tmp_path):
+    from pptrain_core.tasks import resolve
+    from pptrain_core.training import PrePreTrainer, RunConfig
+    from pptrain_core.training.job import build_adapter
+
+    adapter = build_adapter(
+        "hf_causal_lm", {"model_type": "gpt2", "overrides": {"n_layer": 1, "n_embd": 8, "n_head": 2}}
+    )
+    task = resolve("dyck:smoke")
+    groups = {}
+    for scope in ("standard", "all"):
+        run = RunConfig(output_dir=str(tmp_path / scope), max_steps=1, batch_size=2, weight_decay=0.1,
+                        weight_decay_scope=scope, eval_examples=0, progress=False, export_bundle=False)  # fmt: skip
+        trainer = PrePreTrainer(task, adapter, run)
+        trainer.fit()
+        model = trainer.trainer.model
+        names = {id(p): n for n, p in model.named_parameters()}
+        decayed = {
+            names[id(p)] for g in trainer.trainer.optimizer.param_groups if g["weight_decay"] > 0 for p in g["params"]
+        }
+        groups[scope] = decayed
+    all_names = {n for n, _ in model.named_parameters()}
+    assert groups["all"] == all_names
+    assert any("ln_" in n or "bias" in n for n in all_names - groups["standard"])
+
+
+# --------------------------------------------------------------------------- end to end, transfer, resume
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jiang") / "run"
+    config = jiang.make_config("smoke", output_dir=str(out), seeds=[0])
+    summary = jiang.run_profile(config, progress=False, log=lambda _m: None)
+    return config, out, summary
+
+
+def test_smoke_run_writes_every_unit_and_the_report(smoke_run):
+    config, out, summary = smoke_run
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["unit"] for r in results) == sorted(u.name for u in jiang.units(config))
+    assert all(r["status"] == "ok" for r in results)
+    for name in ("report.md", "report.json", "curves.png", "profile.json"):
+        assert (out / name).is_file(), name
+    text = (out / "report.md").read_text()
+    assert "13.3%" in text and "dyck - dyck_shuffled" in text and "No multiple-comparison correction" in text
+    assert set(summary["arms"]) == {"scratch", "dyck", "dyck_shuffled"}
+    needle = {r["arm"]: r for r in results if r["phase"] == "needle"}
+    for r in needle.values():
+        assert 0.0 <= r["accuracy"] <= 1.0 and set(r["by_pairs"]) <= {"1-5", "6-15", "16-30"}
+    # the phase-1 unit keeps the best validation checkpoint, not the last one
+    p1 = next(r for r in results if r["unit"] == "phase1/dyck/seed-0")
+    curve = [json.loads(x) for x in (out / "phase1/dyck/seed-0/val_curve.jsonl").read_text().splitlines()]
+    best = max((c for c in curve if c["step"] > 0), key=lambda c: c["val_accuracy"])
+    assert p1["best"]["step"] == best["step"]
+
+
+def test_the_needle_unit_transfers_the_best_dyck_checkpoint_as_the_paper_does(smoke_run):
+    from safetensors.torch import load_file
+
+    config, out, _ = smoke_run
+    rows = {
+        r["name"]: r for r in json.loads((out / "needle/dyck/seed-0/transfer_report.json").read_text())["parameters"]
+    }
+    best = load_file(str(out / "phase1/dyck/seed-0/best.safetensors"))
+    wte = best["transformer.wte.weight"]
+    assert wte.shape == (33, 16)
+    # token embedding and the untied head: every row = mean of the Dyck model's token embedding
+    assert rows["transformer.wte.weight"]["action"] == "mean_initialised"
+    assert rows["lm_head.weight"]["action"] == "mean_initialised"
+    assert rows["lm_head.weight"]["source_name"] == "transformer.wte.weight"
+    # 128 source positions >= 100: the first 100 rows copied; blocks and the final norm copied
+    assert rows["transformer.wpe.weight"]["action"] in ("partially_copied", "copied")
+    assert rows["transformer.ln_f.weight"]["action"] == "copied"
+    assert all(r["action"] == "copied" for n, r in rows.items() if n.startswith("transformer.h."))
+    # the needle run's first evaluation is of exactly that model: rebuild it independently
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = GPT2Config(vocab_size=256, n_positions=100, n_embd=16, n_layer=2, n_head=4, resid_pdrop=0.0,
+                     embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=False)  # fmt: skip
+    model = GPT2LMHeadModel(cfg)
+    with torch.no_grad():
+        sd = model.state_dict()
+        for name, tensor in best.items():
+            if name.startswith("transformer.h.") or name.startswith("transformer.ln_f"):
+                sd[name].copy_(tensor)
+        sd["transformer.wpe.weight"].copy_(best["transformer.wpe.weight"][:100])
+        mean = wte.double().mean(0).float()
+        sd["transformer.wte.weight"].copy_(mean.expand(256, 16))
+        sd["lm_head.weight"].copy_(mean.expand(256, 16))
+    from pptrain_analytics.finetune import predict_next
+    from pptrain_analytics.probe_specs import NeedleConfig
+    from pptrain_analytics.probes import NeedleTask
+    from pptrain_core.data import VirtualDataset
+
+    ex = list(VirtualDataset(NeedleTask(NeedleConfig()), seed=0, split="eval", length=config.needle.eval_examples))
+    tokens = np.stack([e.tokens for e in ex])
+    mask = np.stack([e.loss_mask for e in ex])
+    pairs = np.array([e.meta["pairs"] for e in ex])
+    mine = jiang.needle_scores(predict_next(model, tokens), tokens, mask, pairs)["accuracy"]
+    first = json.loads((out / "needle/dyck/seed-0/curve.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 0 and first["accuracy"] == pytest.approx(mine)
+
+
+def test_a_killed_needle_unit_resumes_from_its_checkpoint_to_the_same_result(smoke_run, tmp_path, monkeypatch):
+    config, out, _ = smoke_run
+    unit = jiang.Unit("needle", "scratch", 0)
+    before = json.loads((out / unit.name / "result.json").read_text())
+    other = tmp_path / "killed"
+    cfg = jiang.make_config("smoke", output_dir=str(other), seeds=[0])
+    original = jiang._needle_callback
+
+    def killed_at_step_11(*args, **kwargs):
+        cb = original(*args, **kwargs)
+        step_end = cb.on_step_end
+
+        def on_step_end(args, state, control, **kw):
+            step_end(args, state, control, **kw)
+            if state.global_step == 11:  # after the step-10 checkpoint, before the end
+                raise KeyboardInterrupt
+
+        cb.on_step_end = on_step_end
+        return cb
+
+    monkeypatch.setattr(jiang, "_needle_callback", killed_at_step_11)
+    with pytest.raises(KeyboardInterrupt):
+        jiang.run_units(cfg, only=[unit.name], progress=False, log=lambda _m: None)
+    kdir = other / unit.name
+    assert not (kdir / "result.json").exists() and not (kdir / ".claim").exists()
+    assert [c.name for c in (kdir / "run" / "checkpoints").glob("checkpoint-*")] == ["checkpoint-10"]
+    monkeypatch.setattr(jiang, "_needle_callback", original)
+    (res,) = jiang.run_units(cfg, only=[unit.name], progress=False, log=lambda _m: None)
+    assert res["status"] == "ok" and res["resumed_from"].endswith("checkpoint-10")
+    curve = [json.loads(x) for x in (kdir / "curve.jsonl").read_text().splitlines()]
+    assert [c["step"] for c in curve] == [0, 6, 12]  # no duplicate after the resume
+    assert res["accuracy"] == pytest.approx(before["accuracy"])
+    # the resumed run ends at the uninterrupted run's weights (data is a function of the index)
+    from safetensors.torch import load_file
+
+    mine = load_file(str(kdir / "run/checkpoints/checkpoint-12/model.safetensors"))
+    ref = load_file(str(out / unit.name / "run/checkpoints/checkpoint-12/model.safetensors"))
+    assert mine.keys() == ref.keys()
+    assert all(torch.allclose(mine[k], ref[k], atol=1e-6) for k in ref)
+
+
+def test_claims_keep_two_workers_off_one_unit(tmp_path):
+    udir = tmp_path / "u"
+    assert jiang.claim(udir) and jiang.claim(udir)  # a process may re-claim its own unit
+    lock = udir / ".claim"
+    holder = json.loads(lock.read_text())
+    holder["pid"] = 1  # another live process (init) holds it
+    lock.write_text(json.dumps(holder))
+    assert not jiang.claim(udir)
+    proc = __import__("subprocess").run(["true"])  # a finished process: its pid is free
+    holder["pid"] = 999_999_99
+    lock.write_text(json.dumps(holder))
+    assert proc.returncode == 0 and jiang.claim(udir)  # a dead holder's claim is taken over
+    jiang.release(udir)
+    assert not lock.exists()
+
+
+def test_report_is_regenerated_identically(smoke_run):
+    _, out, _ = smoke_run
+    first = (out / "report.md").read_text()
+    summarize(out)
+    from pptrain_analytics.jiang_report import write_report
+
+    write_report(out)
+    assert (out / "report.md").read_text() == first
