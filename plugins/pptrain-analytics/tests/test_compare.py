@@ -413,3 +413,24 @@ def test_probe_seeds_follow_the_study_seed_unless_given(tmp_path, cache_dir, ppt
         assert (used["seed"], used["model_seed"]) == (seed, seed)
         kept = probes["reversed_addition"]["evaluation"]["config"]
         assert (kept["seed"], kept["model_seed"]) == (9, seed)  # the study file's seed wins
+
+
+def test_a_natural_warm_up_that_would_re_read_downstream_text_is_refused_before_anything_runs(
+    tmp_path, cache_dir, registry
+):
+    from pptrain_analytics import compare
+    from pptrain_core.errors import ConfigError
+
+    arms = [{"name": "scratch", "kind": "scratch"}, {"name": "natural", "kind": "natural"}]
+    # the help topics hold a few thousand 32-token windows: 600 steps of 8 downstream windows
+    # plus 300 of 8 warm-up windows need more than there are
+    cfg = _config(tmp_path / "big", cache_dir, arms=arms, downstream={**_config(tmp_path, cache_dir)["downstream"],
+                  "tokens": 600 * BATCH * SEQ}, synthetic={"tokens": 300 * BATCH * SEQ})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"\$\.corpus: holds .* training windows .* re-read downstream text"):
+        compare.run_compare(cfg, progress=False)
+    assert not (tmp_path / "big").exists()
+    # a warm-up of another window length cannot be kept apart: refused too
+    cfg = _config(tmp_path / "len", cache_dir, arms=arms, synthetic={"tokens": S, "seq_len": SEQ * 2})
+    with pytest.raises(ConfigError, match=r"\$\.synthetic\.seq_len"):
+        compare.run_compare(cfg, progress=False)
+    assert not (tmp_path / "len").exists()

@@ -516,3 +516,67 @@ def test_docs_example_is_what_the_code_writes(tmp_path):
     assert len(lines) > 10
     for line in lines:
         assert line in text, f"docs/report.md is out of date: {line}"
+
+
+# --------------------------------------------------------------------------- controls, short curves, warm-up
+
+
+def test_each_synthetic_arm_is_contrasted_with_its_own_shuffled_control(tmp_path):
+    from pptrain_analytics.report import analyse, load_run, verdict_lines
+
+    example_study(tmp_path / "s")
+    meta, arms = load_run(tmp_path / "s")
+    summary = analyse(meta, arms)
+    (c,) = summary["controls"]  # lime has no control of its own (and is broken): no contrast
+    assert (c["arm"], c["control"]) == ("dyck", "dyck_shuffled")
+    finals = {a.name: {r.seed: r.final_loss for r in a.runs} for a in arms if a.name in ("dyck", "dyck_shuffled")}
+    diffs = [finals["dyck"][k] - finals["dyck_shuffled"][k] for k in (0, 1, 2)]
+    assert c["differences"] == pytest.approx(diffs)
+    assert c["mean_diff"] == pytest.approx(sum(diffs) / 3)
+    lines = verdict_lines(summary)
+    assert len(lines) == 4  # every arm but the baseline
+    dyck_line = next(line for line in lines if line.startswith("dyck:"))
+    assert "vs its control dyck_shuffled" in dyck_line
+    text = write_report(tmp_path / "s") and (tmp_path / "s" / "report.md").read_text()
+    assert "## Against the shuffled control" in text and "No multiple-comparison correction" in text
+
+
+def test_a_two_point_curve_gives_no_speed_up(tmp_path):
+    from pptrain_analytics.report import analyse, load_run
+
+    example_study(tmp_path / "s")
+    for folder in (tmp_path / "s" / "arms").glob("*/seed-*"):  # eval_every_tokens: 0 -> start and end only
+        rows = [json.loads(x) for x in (folder / "curve.jsonl").read_text().splitlines()]
+        (folder / "curve.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[-1]) + "\n")
+    meta, arms = load_run(tmp_path / "s")
+    summary = analyse(meta, arms)
+    dyck = next(a for a in summary["arms"] if a["name"] == "dyck")
+    assert dyck["speedup"]["na"] and dyck["tokens_to_target"] is None
+    assert dyck["vs_baseline"]["n_pairs"] == 3  # the final-loss contrast needs no curve
+    write_report(tmp_path / "s")
+    text = (tmp_path / "s" / "report.md").read_text()
+    assert "n/a (too few evaluations on the curve)" in text
+    assert "x [" not in text.split("## Results", 1)[1].split("## What this shows", 1)[0].split("| dyck |", 1)[1]
+
+
+def test_a_warm_up_that_re_read_downstream_text_is_shown(tmp_path):
+    from pptrain_analytics.report import analyse, load_run, verdict_lines
+
+    example_study(tmp_path / "s")
+    for seed in (0, 1, 2):
+        path = tmp_path / "s" / "arms" / "natural" / f"seed-{seed}" / "result.json"
+        result = json.loads(path.read_text())
+        overlap = seed == 1
+        result["warmup"] = {"train_windows": 100, "warmup_windows": 40, "window_offset": 60,
+                            "downstream_windows": 70 if overlap else 50, "overlaps_downstream": overlap}  # fmt: skip
+        path.write_text(json.dumps(result))
+    meta, arms = load_run(tmp_path / "s")
+    summary = analyse(meta, arms)
+    line = next(x for x in verdict_lines(summary) if x.startswith("natural:"))
+    assert "re-read downstream text" in line
+    write_report(tmp_path / "s")
+    text = (tmp_path / "s" / "report.md").read_text()
+    assert (
+        "natural, seed 1: 40 warm-up windows and 70 downstream windows from 100 training windows: **overlaps**" in text
+    )
+    assert "natural, seed 0: 40 warm-up windows and 50 downstream windows from 100 training windows: disjoint" in text

@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
         con.print(table)
         run_dir = summary["run_dir"]
         if summary.get("report") is not None:
+            for line in summary["report"].get("verdicts", []):
+                con.print(f"verdict  {line}")
             con.print(f"report: {run_dir}/report.md (plot: {run_dir}/curves.png)")
         else:
             con.print(f"results in {run_dir}; the report module is not installed, so no report was written")

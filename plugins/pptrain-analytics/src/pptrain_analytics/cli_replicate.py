@@ -36,6 +36,7 @@ def _jiang(
     workers: int,
     units: list[str] | None,
     as_json: bool,
+    device: str = "auto",
 ) -> None:
     """The ``jiang-tiny`` profile: its own two-phase runner (not a compare study)."""
     from pptrain_analytics import jiang
@@ -49,6 +50,7 @@ def _jiang(
     for name in units or []:
         if name not in known:
             raise UserError(f"--unit {name!r} is not a unit of this run{did_you_mean(name, known)}")
+    jiang.use_device(device)
     log = (lambda _msg: None) if as_json else print
     if units:
         jiang.run_units(config, progress=not as_json, only=list(units), log=log)
@@ -83,6 +85,9 @@ def register(app: typer.Typer) -> None:
             "official", "--variant", help="jiang-tiny only: official, fast-dyck (documented departure) or smoke."
         ),
         workers: int = typer.Option(1, "--workers", min=1, help="jiang-tiny only: processes running units at once."),
+        device: str = typer.Option(
+            "auto", "--device", help="jiang-tiny only: cpu, cuda (fails without a GPU) or auto (cuda when present)."
+        ),
         units: list[str] | None = typer.Option(
             None, "--unit", help="jiang-tiny only: run just this unit, e.g. needle/scratch/seed-0 (repeatable)."
         ),
@@ -111,7 +116,7 @@ def register(app: typer.Typer) -> None:
         name = "test" if test or profile is None else profile
         chosen = _seeds(seeds)
         if name == "jiang-tiny":
-            _jiang(variant, output_dir, chosen, overrides, dry_run, workers, units, as_json)
+            _jiang(variant, output_dir, chosen, overrides, dry_run, workers, units, as_json, device)
             return
         if dry_run:
             study = study_for(name, registry=get_registry(), output_dir=output_dir, seeds=chosen)

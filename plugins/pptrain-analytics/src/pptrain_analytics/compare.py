@@ -405,6 +405,38 @@ class Study:
         self.eval_windows = np.stack([example_at(self.text, 0, "eval", i).tokens for i in range(n_eval)])
         self.eval_hash = hashlib.sha256(self.eval_windows.astype(np.int64).tobytes()).hexdigest()
 
+    def check_warmup_disjoint(self) -> None:
+        """A natural warm-up must never read text the downstream stage trains on: refuse it before anything runs.
+
+        The warm-up reads the last ``w`` windows of a seed's window order and the downstream
+        stage the first ``d``; they are disjoint exactly when ``w + d <= n`` (validation windows
+        come from held-out documents either way). Windows of two lengths cannot be kept apart.
+        """
+        r = self.resolved
+        natural = [a for a in r.arms if a.config.kind == "natural"]
+        if not natural:
+            return
+        plan = r.plan
+        d = r.config.downstream
+        if plan.synthetic_seq_len != d.seq_len:
+            raise ConfigError(
+                "$.synthetic.seq_len",
+                f"is {plan.synthetic_seq_len} but downstream.seq_len is {d.seq_len}: a natural warm-up needs the "
+                "downstream window length so its windows can be kept apart from the downstream ones; remove "
+                "synthetic.seq_len or set it to downstream.seq_len",
+            )
+        n = self.text.n_windows("train")
+        warm = plan.synthetic_steps * plan.synthetic_batch
+        for arm in natural:
+            down = plan.steps_for(arm.config) * d.batch_size
+            if warm + down > n:
+                raise ConfigError(
+                    "$.corpus",
+                    f"holds {n:,} training windows of {d.seq_len} tokens, fewer than the natural warm-up's {warm:,} plus "
+                    f"the downstream stage's {down:,} (arm {arm.name!r}), so the warm-up would re-read downstream "
+                    "text; use a larger corpus (e.g. {kind: embedded, name: python_stdlib}) or smaller budgets",
+                )
+
     # ------------------------------------------------------------------ run-dir
 
     def compare_json(self, started: str, finished: str | None) -> dict[str, Any]:
@@ -734,6 +766,7 @@ class Study:
                 self.prepare()
         else:
             self.prepare()
+        self.check_warmup_disjoint()
         if old:
             self.check_same_data(old)
         r.run_dir.mkdir(parents=True, exist_ok=True)

@@ -232,6 +232,26 @@ def describe(config: JiangTinyConfig) -> dict[str, Any]:
     }
 
 
+def use_device(device: str) -> str:
+    """Pin this process (and the workers it starts) to ``cpu`` or ``cuda``; ``auto``: cuda when present.
+
+    The trainer puts a model on the GPU whenever torch sees one, so ``cpu`` hides the GPUs
+    (``CUDA_VISIBLE_DEVICES``) before torch is first asked; ``cuda`` refuses a machine without one.
+    """
+    from pptrain_core.errors import UserError
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device must be cpu, cuda or auto, not {device!r}")
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return "cpu"
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 # --------------------------------------------------------------------------- units
 
 
@@ -545,6 +565,7 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         "initial": curve[0] if curve else None,
         "wall_s_this_session": round(time.perf_counter() - t0, 3),
         "resumed_from": fit.summary.get("resumed_from"),
+        "hardware": _hardware(),
         "settings": attrs.asdict(d),
     }
 
@@ -710,11 +731,18 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         "transfer": transfer,
         "wall_s_this_session": round(time.perf_counter() - t0, 3),
         "resumed_from": fit.summary.get("resumed_from"),
+        "hardware": _hardware(),
         "settings": attrs.asdict(n),
     }
 
 
 # --------------------------------------------------------------------------- the loop
+
+
+def _hardware() -> dict[str, Any]:
+    from pptrain_core.training.trainer import hardware
+
+    return hardware()
 
 
 def unit_dir(config: JiangTinyConfig, unit: Unit) -> Path:

@@ -413,6 +413,65 @@ def _verdict(comp: dict[str, Any], baseline: str, level: float) -> str:
     return f"{direction} loss than {baseline} in the bootstrap CI{t_note}, but {why}: suggestive, not established"
 
 
+#: Evaluations a curve needs before tokens-to-target and speed-up are read off it.
+MIN_CURVE_POINTS = 3
+
+
+def _task_of(arm: Arm) -> str | None:
+    task = arm.extra.get("task") or arm.source
+    if arm.kind == "shuffled" and isinstance(arm.extra.get("task_config"), dict):
+        task = arm.extra["task_config"].get("task") or task
+    return task
+
+
+def _control_contrasts(
+    arms: list[Arm], entries: list[dict[str, Any]], *, level: float, n_resamples: int, seed: int
+) -> list[dict[str, Any]]:
+    """Each synthetic arm against the shuffled control of the same task, paired by seed.
+
+    The question a control answers: did the arm gain from the *structure* of its data, or
+    from any pre-pretraining on those tokens? (arm − control < 0: the structure helped.)
+    """
+    out = []
+    by_name = {e["name"]: e for e in entries}
+    for arm in arms:
+        if arm.kind != "synthetic" or arm.status == "broken":
+            continue
+        for ctl in arms:
+            if ctl.kind != "shuffled" or ctl.status == "broken" or _task_of(ctl) != _task_of(arm):
+                continue
+            ctl_runs = {r.seed: r for r in ctl.runs}
+            a_vals = [r.final_loss if r.usable else None for r in arm.runs]
+            c_vals = [
+                ctl_runs[r.seed].final_loss if r.seed in ctl_runs and ctl_runs[r.seed].usable else None
+                for r in arm.runs
+            ]
+            comp = rs.paired_comparison(a_vals, c_vals, level=level, n_resamples=n_resamples, seed=seed).to_json()
+            verdict = _verdict(comp, ctl.name, level)
+            out.append({"arm": arm.name, "control": ctl.name, "task": _task_of(arm), **comp, "verdict": verdict})
+            by_name[arm.name]["vs_control"] = {"control": ctl.name, **comp, "verdict": verdict}
+    return out
+
+
+def verdict_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per arm for the terminal: its reading against the baseline (and its control)."""
+    lines = []
+    for a in summary["arms"]:
+        if a["is_baseline"]:
+            continue
+        text = a["verdict"] or f"not compared ({a['status']})"
+        line = f"{a['name']}: {text}"
+        ctl = a.get("vs_control")
+        if ctl:
+            line += f"; vs its control {ctl['control']}: {ctl['verdict']}"
+        for w in summary.get("warmups", {}).get(a["name"], []):
+            if w.get("overlaps_downstream"):
+                line += " [its warm-up re-read downstream text: not a fair arm]"
+                break
+        lines.append(line)
+    return lines
+
+
 def analyse(
     meta: dict[str, Any],
     arms: list[Arm],
@@ -498,8 +557,18 @@ def analyse(
         if not base_usable:
             continue
         pairs = [(r, base_runs[r.seed]) for r in arm.runs if r.usable and base_runs[r.seed].usable]
+        short = [r.seed for r, b in pairs if min(len(r.eval_loss), len(b.eval_loss)) < MIN_CURVE_POINTS]
+        if short:  # a start and an end only: "tokens to reach" would be read off a two-point line
+            entry["speedup"] = {
+                "n_pairs": len(pairs),
+                "na": f"the curves of seed(s) {', '.join(map(str, short))} hold fewer than {MIN_CURVE_POINTS} "
+                "evaluations (set downstream.eval_every_tokens); no tokens-to-target or speed-up is read off them",
+            }
+            pairs_for_speed: list = []
+        else:
+            pairs_for_speed = pairs
         ratios, reached, at_start, never = [], 0, 0, 0
-        for r, b in pairs:
+        for r, b in pairs_for_speed:
             target = b.final_loss
             b_x = counted_tokens(meta, base, b)
             a_x = counted_tokens(meta, arm, r)
@@ -523,26 +592,29 @@ def analyse(
                 if ratio is not None:
                     ratios.append(ratio)
         speed = {
-            "n_pairs": len(pairs),
+            "n_pairs": len(pairs_for_speed),
             "reached": reached,
             "at_start": at_start,
             "never": never,
-            "per_seed": [entry["per_seed"][str(r.seed)]["speedup"] for r, _ in pairs],
+            "per_seed": [entry["per_seed"][str(r.seed)]["speedup"] for r, _ in pairs_for_speed],
             "geo_mean": None,
             "low": None,
             "high": None,
             "fraction_of_tokens": None,
             "ci_method": None,
         }
-        if pairs and len(ratios) == len(pairs):
+        if pairs_for_speed and len(ratios) == len(pairs_for_speed):
             g = rs.geometric_mean_ci(ratios, level=level, n_resamples=n_resamples, seed=seed)
             speed.update(geo_mean=g.estimate, low=g.low, high=g.high, ci_method=g.method)
             speed["fraction_of_tokens"] = None if not g.estimate else 1.0 / g.estimate
-        entry["speedup"] = speed
-        if pairs and never == 0:
+        if not short:
+            entry["speedup"] = speed
+        if pairs_for_speed and never == 0:
             entry["tokens_to_target"] = ci(
-                [entry["per_seed"][str(r.seed)]["tokens_to_target"] for r, _ in pairs]
+                [entry["per_seed"][str(r.seed)]["tokens_to_target"] for r, _ in pairs_for_speed]
             ).to_json()
+        for r, b in pairs:  # the paired difference needs no curve
+            entry["per_seed"][str(r.seed)]["delta_vs_baseline"] = None if arm is base else r.final_loss - b.final_loss
         if arm is base:
             continue
         comp = rs.paired_comparison(
@@ -562,9 +634,17 @@ def analyse(
             if pc.n:
                 probe["vs_baseline"] = pc.to_json()
 
+    controls = _control_contrasts(arms, out_arms, level=level, n_resamples=n_resamples, seed=seed)
+    warmups = {
+        a.name: [{"seed": r.seed, **r.result["warmup"]} for r in a.runs if isinstance(r.result.get("warmup"), dict)]
+        for a in arms
+        if a.kind == "natural"
+    }
     return {
         "format": FORMAT_VERSION,
         "design": meta["design"],
+        "controls": controls,
+        "warmups": warmups,
         "baseline": meta["baseline"],
         "baseline_usable": base_usable,
         "seeds": list(meta["seeds"]),
@@ -628,6 +708,8 @@ def _ci_text(iv: dict[str, Any] | None, digits: int = 3, fmt=None) -> str:
 def _speed_text(speed: dict[str, Any] | None) -> str:
     if not speed or not speed["n_pairs"]:
         return "n/a"
+    if speed.get("na"):
+        return "n/a (too few evaluations on the curve)"
     if speed["geo_mean"] is not None:
         x = lambda v: f"{v:.2f}x"  # noqa: E731
         if speed["n_pairs"] < 2:
@@ -697,7 +779,9 @@ def _sentence(entry: dict[str, Any], summary: dict[str, Any], base_entry: dict[s
         text += f"; Δ {_signed(comp['mean_diff'])} on the one paired seed"
     text += f": {entry['verdict']}."
     speed = entry["speedup"]
-    if speed and speed["n_pairs"]:
+    if speed and speed.get("na"):
+        text += f" Tokens to reach {summary['baseline']}'s final loss: n/a ({speed['na']})."
+    elif speed and speed["n_pairs"]:
         tokens_word = "tokens" if summary["design"] == "additive" else "total tokens"
         if speed["geo_mean"] is not None:
             frac = speed["fraction_of_tokens"]
@@ -794,6 +878,38 @@ def render_markdown(summary: dict[str, Any], meta: dict[str, Any], run_name: str
     lines += ["", "## What this shows", ""]
     for a in arms:
         lines.append("- " + _sentence(a, summary, base_entry))
+    controls = summary.get("controls") or []
+    if controls:
+        lines += [
+            "",
+            "## Against the shuffled control",
+            "",
+            "Each synthetic arm against the control that trains on the same tokens permuted within each sequence, "
+            "paired by seed (Δ < 0: the data's structure helped beyond what its tokens alone give).",
+            "",
+            "| arm | control | Δ final loss (arm − control) | sign-flip p | reading |",
+            "|---|---|---|---|---|",
+        ]
+        for c in controls:
+            iv = {"estimate": c["mean_diff"], "low": c["low"], "high": c["high"], "n": c["n_pairs"]}
+            cells = (c["arm"], c["control"], _ci_text(iv, fmt=_signed), _p(c["p_sign_flip"]), c["verdict"])
+            lines.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
+    warmups = {k: v for k, v in (summary.get("warmups") or {}).items() if v}
+    if warmups:
+        lines += ["", "## Natural warm-up and the downstream text", ""]
+        for name, rows in warmups.items():
+            for w in rows:
+                overlap = w.get("overlaps_downstream")
+                state = (
+                    "**overlaps**: the warm-up re-read windows the downstream stage trains on"
+                    if overlap
+                    else ("disjoint" if overlap is False else "windows of another length (not checked)")
+                )
+                lines.append(
+                    f"- {name}, seed {w['seed']}: {w.get('warmup_windows')} warm-up windows and "
+                    f"{w.get('downstream_windows')} downstream windows from {w.get('train_windows')} training "
+                    f"windows: {state}. Validation windows come from held-out documents in every arm."
+                )
     lines += ["", "## Gates", ""]
     flagged = [a for a in arms if a["gates"]]
     ln_v = summary["ln_vocab"]
@@ -863,6 +979,8 @@ def render_markdown(summary: dict[str, Any], meta: dict[str, Any], run_name: str
         f"- Paired tests on the per-seed differences: the exact sign-flip permutation test (two-sided; with {n} "
         f"seeds the smallest attainable p is {rs.min_sign_flip_p(n):.3g}) and the paired t-test (assumes normal "
         "differences).",
+        "- No multiple-comparison correction is applied: every p-value and interval is for one comparison on its "
+        "own; with several arms, one of them crossing a threshold by chance is more likely than the level says.",
     ]
     if n < 10:
         lines.append(
@@ -1206,4 +1324,5 @@ def write_report(
     _write_atomic(files["png"], png)
     summary["run_dir"] = str(run_dir)
     summary["files"] = {k: str(v) for k, v in files.items()}
+    summary["verdicts"] = verdict_lines(summary)
     return summary
