@@ -55,7 +55,7 @@ def test_dry_run_shows_the_official_values():
         500,
         1e-3,
     )
-    assert n["eval_examples"] == 4000
+    assert n["eval_examples"] == 4000 and n["eval_every"] == 50  # 200 evaluations, as baseline.yaml's eval_steps
     assert shown["repository"] == "zlshinnick/procedural-pretraining@5356d9e"
     assert shown["protocol"]["transfer"]["policy"]["value"] == "mean_embeddings"
     assert abs(shown["reference_lines"]["guess_a_value"] - 0.1332) < 1e-3

@@ -109,7 +109,7 @@ PROTOCOL: dict[str, dict[str, Any]] = {
             "source": "experiment_stream.py CustomIterDataset",
         },
         "eval": {"value": "4,000 held-out examples; accuracy on the answer token", "source": "compute_metrics"},
-        "eval_every": {"value": 50, "source": "baseline.yaml eval_steps (we measure every 100 by default)"},
+        "eval_every": {"value": 50, "source": "baseline.yaml eval_steps (200 evaluations over the run)"},
     },
 }
 
@@ -142,7 +142,7 @@ class NeedlePhase:
     warmup_steps: int = attrs.field(default=500, validator=at_least(0))
     weight_decay: float = attrs.field(default=0.001, validator=at_least(0.0))
     eval_examples: int = attrs.field(default=4000, validator=at_least(1))
-    eval_every: int = attrs.field(default=100, validator=at_least(1))
+    eval_every: int = attrs.field(default=50, validator=at_least(1))
     preset: str = "paper"
 
 
