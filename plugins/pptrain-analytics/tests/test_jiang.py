@@ -338,3 +338,20 @@ def test_report_is_regenerated_identically(smoke_run):
 
     write_report(out)
     assert (out / "report.md").read_text() == first
+
+
+def test_progress_lists_finished_and_partial_units(smoke_run, tmp_path):
+    config, out, _ = smoke_run
+    done = jiang.progress(config)
+    assert {r["unit"] for r in done} == {u.name for u in jiang.units(config)}
+    assert all(r["status"] == "ok" and r["steps_done"] == r["steps_planned"] for r in done)
+    # a unit with a curve but no result is "partial", with the steps it reached
+    partial = tmp_path / "p"
+    cfg = jiang.make_config("smoke", output_dir=str(partial), seeds=[0])
+    udir = jiang.unit_dir(cfg, jiang.Unit("needle", "scratch", 0))
+    udir.mkdir(parents=True)
+    (udir / "curve.jsonl").write_text(
+        json.dumps({"step": 0, "accuracy": 0.01}) + "\n" + json.dumps({"step": 6, "accuracy": 0.02}) + "\n"
+    )
+    (rec,) = jiang.progress(cfg)
+    assert rec["status"] == "partial" and rec["steps_done"] == 6 and rec["steps_planned"] == 12

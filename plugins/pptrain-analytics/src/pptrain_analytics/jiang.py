@@ -860,6 +860,37 @@ def _collect(config: JiangTinyConfig) -> list[dict[str, Any]]:
     return records
 
 
+def progress(config: JiangTinyConfig) -> list[dict[str, Any]]:
+    """Every unit that has started, finished or not: its status, steps done and curve so far.
+
+    What a session commits when a unit is still running at its end (a CPU needle unit
+    outlasts a session): the measurements are real, the unit is marked ``partial``.
+    """
+    out = []
+    for unit in units(config):
+        path = unit_dir(config, unit)
+        result = _read_json(path / "result.json")
+        curve = _read_jsonl(path / ("val_curve.jsonl" if unit.phase == "phase1" else "curve.jsonl"))
+        if not result and not curve:
+            continue
+        status = (result or {}).get("status") or "partial"
+        out.append(
+            {
+                "unit": unit.name,
+                "phase": unit.phase,
+                "arm": unit.arm,
+                "seed": unit.seed,
+                "status": status,
+                "steps_done": curve[-1]["step"] if curve else 0,
+                "steps_planned": config.dyck.steps if unit.phase == "phase1" else config.needle.steps,
+                "curve": curve,
+                "best": _read_json(path / "best.json") if unit.phase == "phase1" else None,
+                "variant": config.variant,
+            }
+        )
+    return out
+
+
 def run_profile(
     config: JiangTinyConfig, *, workers: int = 1, registry: Any = None, progress: bool = True, log: Any = print
 ) -> dict[str, Any]:

@@ -153,7 +153,12 @@ def _markdown(s: dict[str, Any]) -> str:
             f"{', '.join(str(x) for x in q['best_step'])} | {fmt(q['val_accuracy'])} | {fmt(q['close_accuracy'])} | "
             f"{fmt(q['sequence_accuracy'])} |"
         )
-    out += ["", "Plot: `curves.png` (needle accuracy against step, every seed, with the reference lines).", ""]
+    out += [
+        "",
+        "Plot: `curves.png`: left, held-out needle accuracy against step for every seed, with the reference "
+        "lines; right, the phase-1 models' close-bracket accuracy against step.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -172,7 +177,26 @@ def _plot(run_dir: Path, s: dict[str, Any], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     colours = {"scratch": "tab:gray", "dyck": "tab:blue", "dyck_shuffled": "tab:orange"}
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), dpi=120, gridspec_kw={"width_ratios": [3, 2]})
+    drawn = set()
+    for arm in ("dyck", "dyck_shuffled"):
+        for folder in sorted((run_dir / "phase1" / arm).glob("seed-*")):
+            rows = _read_jsonl(folder / "val_curve.jsonl")
+            if rows:
+                bx.plot(
+                    [r["step"] for r in rows],
+                    [r["close_accuracy"] for r in rows],
+                    color=colours[arm],
+                    alpha=0.8,
+                    label=None if arm in drawn else arm,
+                )
+                drawn.add(arm)
+    bx.set_xlabel("phase-1 step")
+    bx.set_ylabel("Dyck close-bracket accuracy")
+    bx.set_ylim(0, 1)
+    bx.grid(alpha=0.3)
+    if drawn:
+        bx.legend(fontsize=8)
     seen = set()
     for (arm, _seed), rows in sorted(curves.items()):
         ax.plot(
