@@ -355,3 +355,54 @@ def test_progress_lists_finished_and_partial_units(smoke_run, tmp_path):
     )
     (rec,) = jiang.progress(cfg)
     assert rec["status"] == "partial" and rec["steps_done"] == 6 and rec["steps_planned"] == 12
+
+
+def test_the_needle_loss_is_the_official_one():
+    """Our labels through the HF model's own loss = the official compute_loss (an independent transcription):
+    cross-entropy of logits[t] against token t+1 only where token t is a query (id >= 30 + 128)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from pptrain_analytics.probe_specs import NeedleConfig
+    from pptrain_analytics.probes import NeedleTask
+    from pptrain_core.data import VirtualDataset
+    from pptrain_core.training.collate import Collator
+
+    task = NeedleTask(NeedleConfig())
+    batch = Collator(task.vocab.pad_id)(list(VirtualDataset(task, seed=5, split="train", length=64)))
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=256, n_positions=100, n_embd=16, n_layer=2, n_head=4)).eval()
+    ours = model(**batch).loss
+    ids = batch["input_ids"]
+    assert bool(batch["attention_mask"].all())  # fixed-length rows: nothing is masked out of attention
+    logits = model(input_ids=ids).logits[:, :-1]
+    wanted = (ids[:, :-1] >= 30 + 128).flatten()
+    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), ids[:, 1:].reshape(-1), reduction="none")
+    official = (losses * wanted).sum() / wanted.sum()
+    assert wanted.sum() == 64  # exactly one scored token per example: the answer
+    assert torch.allclose(ours, official, atol=1e-6)
+
+
+def test_the_schedules_are_the_official_ones(smoke_run):
+    config, out, _ = smoke_run
+
+    def lrs(path):
+        return {
+            r["step"]: r["learning_rate"]
+            for r in map(json.loads, path.read_text().splitlines())
+            if "learning_rate" in r
+        }
+
+    dyck = lrs(out / "phase1/dyck/seed-0/run/metrics.jsonl")
+    assert set(dyck.values()) == {config.dyck.lr}  # constant, no warm-up
+    needle = lrs(out / "needle/scratch/seed-0/run/metrics.jsonl")
+    n = config.needle
+    import math
+
+    for step, lr in needle.items():  # HF's cosine with linear warm-up, logged for the step's own update
+        k = step - 1
+        want = (
+            k / n.warmup_steps
+            if k < n.warmup_steps
+            else 0.5 * (1 + math.cos(math.pi * (k - n.warmup_steps) / (n.steps - n.warmup_steps)))
+        )
+        assert lr == pytest.approx(n.lr * want, rel=1e-6, abs=1e-12), step
