@@ -321,9 +321,16 @@ def transfer(
     out: str | None = typer.Option(None, "--out", help="Output directory (an HF save_pretrained folder)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the target's fresh initialisation."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the report; write nothing."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace --out if it is an earlier transfer output (nothing else is replaced)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Move a bundle's weights into a fresh downstream model under a transfer policy."""
+    """Move a bundle's weights into a fresh downstream model under a transfer policy.
+
+    --out must be new or empty; the bundle is data, so a bundle whose adapter names code
+    (torch_module's factory) needs --model naming the target yourself.
+    """
     from pptrain_core.transfer.run import transfer_bundle
 
     result = transfer_bundle(
@@ -336,6 +343,7 @@ def transfer(
         tokenizer=tokenizer,
         seed=seed,
         dry_run=dry_run,
+        overwrite=overwrite,
     )
     if as_json:
         _emit_json({"out": str(result.out_dir) if result.out_dir else None, "report": result.report.to_json()})
@@ -364,6 +372,13 @@ def fit(
     from pptrain_core.training.trainer import PrePreTrainer
 
     resolved, adapter, run = load_job(config, overrides)
+    if int(os.environ.get("RANK", "0")) == 0:  # other ranks would race rank 0's first files
+        from pptrain_core.outputs import check_output_dir
+
+        # a new, empty or earlier run directory (resume) only: never someone's own folder
+        check_output_dir(
+            run.output_dir, option="run.output_dir", markers=["job.json", "run.json"], kind="a pptrain run"
+        )
     if as_json:
         run = attrs.evolve(run, progress=False)
     result = PrePreTrainer(resolved, adapter, run).fit()

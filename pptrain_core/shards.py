@@ -280,6 +280,15 @@ def _progress(enabled: bool):
     )
 
 
+def _is_shard_manifest(path: Path) -> bool:
+    """Whether ``path`` is a manifest this module wrote (so ``--overwrite`` may replace its shard)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
 def write_shards(
     resolved: Any,
     *,
@@ -311,9 +320,17 @@ def write_shards(
     stem = shard_stem(split, shard_index, num_shards)
     manifest_path = out / f"{stem}.json"
     finals = [out / f"{stem}.{k}.bin" for k in _KINDS] + [manifest_path]
-    existing = [p for p in finals if p.exists()]
+    existing = [p for p in finals if p.exists() or p.is_symlink()]
+    for p in existing:
+        if p.is_symlink() or not p.is_file():
+            raise UserError(f"{p} exists and is not a regular file; move it away or choose another --out.")
     if existing and not overwrite:
         raise UserError(f"{existing[0]} already exists; pass --overwrite to replace it or choose another --out.")
+    if manifest_path in existing and not _is_shard_manifest(manifest_path):
+        raise UserError(
+            f"{manifest_path} is not a pptrain shard manifest; --overwrite replaces only shards pptrain wrote, "
+            "so move it away or choose another --out."
+        )
 
     task = resolved.build()
     vocab = task.vocab

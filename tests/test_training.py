@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from pptrain_core import hookimpl  # noqa: E402
-from pptrain_core.bundle import FORMAT_VERSION, load_bundle, write_json_atomic  # noqa: E402
+from pptrain_core.bundle import FORMAT_VERSION, canonical_digest, load_bundle, write_json_atomic  # noqa: E402
 from pptrain_core.data import example_at  # noqa: E402
 from pptrain_core.errors import ConfigError, UserError  # noqa: E402
 from pptrain_core.models import ParameterInfo  # noqa: E402
@@ -251,6 +251,7 @@ def test_bundle_validation_errors_are_one_sentence(registry, adapter_module, tmp
         meta = json.loads((d / "bundle.json").read_text())
         meta["task"]["name"] = "nca"
         meta["versions"]["task_plugin"] = "pptrain-nca"
+        meta["meta_sha256"] = canonical_digest(meta)  # as a writer with that task would have
         write_json_atomic(d / "bundle.json", meta)
 
     assert "task 'nca', which is not installed; install pptrain-nca" in broken("task", other_task)

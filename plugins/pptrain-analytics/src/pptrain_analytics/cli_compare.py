@@ -12,6 +12,29 @@ import sys
 import typer
 
 
+def check_run_dir(data: object, overrides: list[str] | None) -> None:
+    """Refuse, before any work, a study ``output_dir`` that is someone's own non-empty folder.
+
+    ``data`` is the study as read (a mapping); the overrides are applied to a copy. A
+    directory holding ``compare.json`` is an earlier run of a study, which compare checks
+    itself (same config, same data); anything else non-empty is never written into.
+    """
+    import copy
+
+    from pptrain_core.config import parse_override, set_dotted
+    from pptrain_core.outputs import check_output_dir
+
+    if not isinstance(data, dict):
+        return  # the study's own validation reports it
+    data = copy.deepcopy(data)
+    for item in overrides or []:
+        key, value = parse_override(item)
+        set_dotted(data, key, value)
+    out = data.get("output_dir")
+    if isinstance(out, str) and out:
+        check_output_dir(out, option="output_dir", markers=["compare.json"], kind="a pptrain compare run")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``compare`` command to ``app``."""
 
@@ -30,7 +53,9 @@ def register(app: typer.Typer) -> None:
         (report.md, report.csv, curves.png). Run it again to resume: finished (arm, seed) pairs are skipped.
         """
         from pptrain_analytics.compare import run_compare
+        from pptrain_core.config import load_file
 
+        check_run_dir(load_file(config), overrides)
         summary = run_compare(config, overrides=overrides, force=force, progress=not as_json)
         if as_json:
             sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")

@@ -84,6 +84,19 @@ def route_settings(items: list[str] | None, metrics: list[str], registry: Any) -
     return out
 
 
+def _earlier_output(path: Any) -> bool:
+    """Whether ``path`` is a results file ``pptrain evaluate --out`` wrote (so it may be replaced)."""
+    from pptrain_analytics.evaluate import FORMAT_VERSION
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_VERSION and isinstance(data.get("results"), list)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``pptrain evaluate`` to the root app."""
 
@@ -103,6 +116,12 @@ def register(app: typer.Typer) -> None:
         ),
         overrides: list[str] | None = typer.Option(None, "--set", help=_SET_HELP),
         out: str | None = typer.Option(None, "--out", help="Also write every result as JSON to this file."),
+        adapter_file: str | None = typer.Option(
+            None,
+            "--adapter",
+            help="A model file (adapter + params) that rebuilds the bundle MODEL, for a bundle whose recorded "
+            "adapter names code (a torch_module factory): you name the code, not the bundle.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table."),
     ) -> None:
         """Run probes and representation metrics on a model (or a pair); print a table or JSON."""
@@ -127,8 +146,18 @@ def register(app: typer.Typer) -> None:
             raise UserError("--other is only read by pair metrics (cka, prediction_divergence); leave it out.")
         if out is not None and Path(out).is_dir():
             raise UserError(f"--out {out!r} is a directory; give a file name such as results.json.")
+        if out is not None and (Path(out).exists() or Path(out).is_symlink()) and not _earlier_output(Path(out)):
+            raise UserError(
+                f"--out {out!r} exists and is not an earlier `pptrain evaluate` result; choose another file name, "
+                "since evaluate replaces only its own results."
+            )
         con = Console(stderr=as_json, highlight=False)
-        first = load_model(model, registry=reg)
+        chosen = None
+        if adapter_file is not None:
+            from pptrain_core.transfer.run import adapter_from_model_file
+
+            chosen = adapter_from_model_file(adapter_file, reg, option="--adapter")
+        first = load_model(model, registry=reg, adapter=chosen)
         second = load_model(other, registry=reg) if other is not None else None
         if second is not None and second.model is None:
             raise UserError(f"--other must be a real model, not '{SCRATCH}'.")

@@ -122,6 +122,9 @@ def register(app: typer.Typer) -> None:
             study = study_for(name, registry=get_registry(), output_dir=output_dir, seeds=chosen)
             sys.stdout.write(json.dumps(study, indent=2) + "\n")
             return
+        from pptrain_analytics.cli_compare import check_run_dir
+
+        check_run_dir(study_for(name, registry=get_registry(), output_dir=output_dir, seeds=chosen), overrides)
         summary = run_replicate(
             name, output_dir=output_dir, seeds=chosen, overrides=overrides, force=force, progress=not as_json
         )

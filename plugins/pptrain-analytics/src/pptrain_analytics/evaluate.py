@@ -9,8 +9,9 @@
     evaluate("runs/a/bundle", "cka", other="runs/b/bundle", task="dyck:smoke")
     evaluate(model, "induction_head_score")                        # an in-memory transformers model
 
-A model is a transfer bundle directory (``bundle.json``; rebuilt by the adapter named in
-it), a local ``save_pretrained`` directory (``config.json``; loaded by ``hf_causal_lm``,
+A model is a transfer bundle directory (``bundle.json``; rebuilt by the installed adapter
+it names, from data only: a bundle whose adapter config names code, such as a
+``torch_module`` factory, needs ``model_adapter=`` / ``--adapter FILE`` from you), a local ``save_pretrained`` directory (``config.json``; loaded by ``hf_causal_lm``,
 never from the network), an in-memory ``torch.nn.Module``, or ``"scratch"`` / ``None``
 (fine-tuning probes only: the probe model keeps its fresh initialisation).
 
@@ -67,8 +68,12 @@ class LoadedModel:
         return out
 
 
-def load_model(source: Any, *, registry: Any = None) -> LoadedModel:
-    """A :class:`LoadedModel` from a bundle or HF directory, an ``nn.Module``, ``"scratch"`` or None."""
+def load_model(source: Any, *, registry: Any = None, adapter: Any = None) -> LoadedModel:
+    """A :class:`LoadedModel` from a bundle or HF directory, an ``nn.Module``, ``"scratch"`` or None.
+
+    ``adapter`` rebuilds a bundle's model instead of the adapter the bundle records: the
+    way to load a bundle whose recorded adapter would run code it names.
+    """
     from pptrain_core.plugins import get_registry
 
     if isinstance(source, LoadedModel):
@@ -93,9 +98,11 @@ def load_model(source: Any, *, registry: Any = None) -> LoadedModel:
         from pptrain_core.bundle import load_bundle
 
         bundle = load_bundle(path, registry=reg)
-        adapter = bundle.adapter(reg)
-        model = adapter.load(str(path))
-        return LoadedModel(model=model, kind="bundle", path=str(path), adapter=adapter, task=bundle.task(reg))
+        chosen = adapter if adapter is not None else bundle.adapter(reg)
+        model = bundle.load_model(reg, adapter=chosen)
+        return LoadedModel(model=model, kind="bundle", path=str(path), adapter=chosen, task=bundle.task(reg))
+    if adapter is not None:
+        raise UserError(f"an adapter is only used to rebuild a bundle, and {str(source)!r} is not one; leave it out.")
     if (path / "config.json").is_file():
         from pptrain_core.training.job import build_adapter
 
@@ -182,6 +189,7 @@ def evaluate(
     task: Any = None,
     registry: Any = None,
     progress: bool = False,
+    model_adapter: Any = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Run one registered metric; returns a JSON-ready dict with the metric's ``result``.
@@ -189,6 +197,7 @@ def evaluate(
     ``params`` are the metric's settings (its config fields, plus extra keywords of its
     ``evaluate``). Unknown metrics and settings, a pair metric without ``other``, or a
     model where none can be read raise a one-sentence :class:`UserError`.
+    ``model_adapter`` rebuilds a bundle given as the first model (see :func:`load_model`).
     """
     from pptrain_core.config import unstructure
     from pptrain_core.plugins import get_registry
@@ -205,7 +214,7 @@ def evaluate(
     config, extra = split_settings(spec, params, f"$.metrics.{metric}")
     cls = resolve_factory(spec.factory)
     accepts = _metric_parameters(cls)
-    first = load_model(model_or_path, registry=reg)
+    first = load_model(model_or_path, registry=reg, adapter=model_adapter)
     second = load_model(other, registry=reg) if other is not None else None
     for label, loaded in (("model", first), ("--other", second)):
         if loaded is not None and loaded.model is None and not _accepts_scratch(accepts):

@@ -27,6 +27,17 @@ RESERVED_OVERRIDES = {
 }
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+#: Factories this plugin ships and vouches for: a bundle may name them without the user's say-so.
+OWN_FACTORIES = frozenset({"pptrain_hf.examples:tiny_transformer_lm", "pptrain_hf.examples:tiny_gru_lm"})
+
+
+def is_hub_kernel(attn_implementation: str | None) -> bool:
+    """Whether transformers would fetch this attention implementation (code) from the Hub.
+
+    transformers reads ``org/repo[@revision][:name]`` as a Hub kernel; any ``/`` or ``:``
+    counts here, which is a little wider than its pattern and never narrower.
+    """
+    return attn_implementation is not None and ("/" in attn_implementation or ":" in attn_implementation)
 
 
 def json_problem(value: Any) -> str | None:
@@ -177,6 +188,26 @@ class HFModelConfig:
         """The model type to build when there is no ``pretrained_dir``."""
         return self.model_type or "gpt2"
 
+    # ------------------------------------------------------------------ read from a bundle
+
+    def code_references(self) -> dict[str, str]:
+        """Settings that would make transformers fetch and run code: a hub kernel as ``attn_implementation``.
+
+        A bundle records this config; :meth:`pptrain_core.bundle.Bundle.adapter` refuses
+        one that names code unless the caller vouches for it.
+        """
+        if is_hub_kernel(self.attn_implementation):
+            return {"attn_implementation": self.attn_implementation}
+        return {}
+
+    def for_bundle(self, directory: str) -> HFModelConfig:
+        """This config as read from a bundle: the architecture comes from the bundle's own ``config.json``.
+
+        A recorded ``pretrained_dir`` is a path on the writer's machine, outside the
+        bundle; it is replaced by the bundle directory, and no weights are loaded from it.
+        """
+        return attrs.evolve(self, pretrained_dir=str(directory), load_weights=False)
+
 
 # --------------------------------------------------------------------------- plain torch modules
 
@@ -220,3 +251,7 @@ class TorchModuleConfig:
     )
     kwargs: dict[str, Any] = attrs.field(factory=dict, validator=_check_json_mapping)
     role_patterns: dict[str, str] = attrs.field(factory=dict, validator=_check_role_patterns)
+
+    def code_references(self) -> dict[str, str]:
+        """The factory, unless it is one this plugin ships (:data:`OWN_FACTORIES`): a bundle must not pick code."""
+        return {} if self.factory in OWN_FACTORIES else {"factory": self.factory}

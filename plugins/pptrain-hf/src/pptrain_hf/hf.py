@@ -7,9 +7,11 @@ vocabulary size always follows the task.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 from pptrain_core.errors import UserError
 from pptrain_core.models import ParameterInfo
 from pptrain_hf.common import check_vocab_size, report_unknown, seeded
-from pptrain_hf.configs import HFModelConfig, override_problems
+from pptrain_hf.configs import HFModelConfig, model_type_problem, override_problems
 from pptrain_hf.roles import POSITION_KEYS, structural_infos
 
 
@@ -57,13 +59,14 @@ class HFCausalLMAdapter:
         with seeded(seed):
             if self.config.load_weights:
                 model_type, settings = self._directory_settings()
-                model = AutoModelForCausalLM.from_pretrained(
-                    _directory(self.config.pretrained_dir),
-                    config=AutoConfig.for_model(model_type, **settings),
-                    local_files_only=True,
-                    attn_implementation=self.config.attn_implementation,
-                    **_float32(),
-                )
+                directory = _directory(self.config.pretrained_dir)
+                with _loading(directory):
+                    model = AutoModelForCausalLM.from_pretrained(
+                        directory,
+                        config=AutoConfig.for_model(model_type, **settings),
+                        attn_implementation=self.config.attn_implementation,
+                        **_load_kwargs(),
+                    )
                 for key, value in out_of_vocab_ids(model.config, vocab_size).items():
                     setattr(model.config, key, value)
                 if model.get_input_embeddings().weight.shape[0] != vocab_size:
@@ -85,7 +88,9 @@ class HFCausalLMAdapter:
     def _directory_settings(self) -> tuple[str, dict[str, Any]]:
         """The model type and config keys of ``pretrained_dir``, with the overrides on top."""
         c = self.config
-        base = AutoConfig.from_pretrained(_directory(c.pretrained_dir), local_files_only=True)
+        directory = _directory(c.pretrained_dir)
+        with _loading(directory):
+            base = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
         if c.model_type is not None and c.model_type != base.model_type:
             raise UserError(
                 f"model_type is {c.model_type!r} but pretrained_dir {c.pretrained_dir!r} holds a "
@@ -142,12 +147,11 @@ class HFCausalLMAdapter:
 
     def load(self, directory: str) -> nn.Module:
         """The model saved in ``directory`` (local files only, float32, eval mode)."""
-        model = AutoModelForCausalLM.from_pretrained(
-            _directory(directory, "model directory"),
-            local_files_only=True,
-            attn_implementation=self.config.attn_implementation,
-            **_float32(),
-        )
+        path = _directory(directory, "model directory")
+        with _loading(path):
+            model = AutoModelForCausalLM.from_pretrained(
+                path, attn_implementation=self.config.attn_implementation, **_load_kwargs()
+            )
         _finish(model)
         return model
 
@@ -200,21 +204,74 @@ def _finish(model: PreTrainedModel) -> None:
         model.loss_type = "ForCausalLM"
 
 
-def _float32() -> dict[str, Any]:
-    """Load weights as float32 whatever the checkpoint holds (``torch_dtype`` before transformers 4.56)."""
+def _load_kwargs() -> dict[str, Any]:
+    """What every ``from_pretrained`` gets: local files, no custom code, no Hub kernels, float32 weights.
+
+    ``trust_remote_code=False`` is explicit so transformers never asks (it prompts on a
+    terminal when left ``None``); ``use_kernels=False`` keeps transformers 5 from
+    swapping layers for kernels fetched from the Hub.
+    """
     major, minor = (int(part) for part in re.findall(r"\d+", transformers.__version__)[:2])
+    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
     if (major, minor) < (4, 56):  # pragma: no cover - old transformers
-        return {"torch_dtype": torch.float32}
-    return {"dtype": torch.float32}
+        kwargs["torch_dtype"] = torch.float32
+    else:
+        kwargs["dtype"] = torch.float32
+    if major >= 5:
+        kwargs["use_kernels"] = False
+    return kwargs
+
+
+#: config.json keys that make ``from_pretrained`` do more than build a model and read its weights.
+REFUSED_CONFIG_KEYS = {
+    "quantization_config": "asks for a quantizer (some fetch kernels from the Hub); pptrain loads float32 weights",
+}
 
 
 def _directory(path: str | None, what: str = "pretrained_dir") -> str:
+    """``path`` if it holds a ``config.json`` transformers can build by itself (no custom code); else UserError."""
     p = Path(str(path)).expanduser()
-    if not (p / "config.json").is_file():
+    where = f"{what} {str(path)!r}"
+    cfg = p / "config.json"
+    if not cfg.is_file():
+        raise UserError(f"{where} holds no config.json; point it at a local directory written by save_pretrained.")
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{where}: config.json is not readable JSON ({_short(exc)}).") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: config.json must hold a JSON object, got {type(data).__name__}.")
+    model_type = data.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise UserError(f"{where}: config.json has no model_type string, so transformers cannot build it.")
+    problem = model_type_problem(model_type)
+    if problem:
         raise UserError(
-            f"{what} {str(path)!r} holds no config.json; point it at a local directory written by save_pretrained."
+            f"{where}: config.json names {problem}; pptrain builds only model types transformers ships "
+            "and never runs a directory's own code."
         )
+    for key, why in REFUSED_CONFIG_KEYS.items():
+        if key in data:
+            raise UserError(f"{where}: config.json has {key}, which {why}; remove it or use a full-precision model.")
+    if (p / "adapter_config.json").exists():
+        raise UserError(f"{where} holds adapter_config.json (a PEFT adapter); pptrain loads full models only.")
     return str(p)
+
+
+@contextlib.contextmanager
+def _loading(directory: str) -> Iterator[None]:
+    """Turn transformers' failures on a directory's files into one :class:`UserError` sentence."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
+        raise UserError(f"the model in {directory!r} cannot be loaded ({_short(exc)}).") from None
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _token_rows(model: nn.Module) -> int | None:

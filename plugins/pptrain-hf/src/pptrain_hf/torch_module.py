@@ -25,7 +25,7 @@ from pptrain_core.errors import UserError
 from pptrain_core.models import ParameterInfo, layer_index
 from pptrain_core.specs import resolve_factory
 from pptrain_hf.common import check_vocab_size, report_unknown, seeded
-from pptrain_hf.configs import TorchModuleConfig
+from pptrain_hf.configs import TorchModuleConfig, json_problem
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -157,15 +157,27 @@ class TorchModuleAdapter:
             saved = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UserError(f"model directory {directory!r} has no readable {CONFIG_FILE}: {exc}.") from None
-        if saved.get("adapter") != self.name or not (path / WEIGHTS_FILE).is_file():
+        if not isinstance(saved, dict) or saved.get("adapter") != self.name or not (path / WEIGHTS_FILE).is_file():
             raise UserError(f"model directory {directory!r} was not written by the {self.name} adapter.")
         if saved.get("factory") != self.config.factory:
             raise UserError(
-                f"model directory {directory!r} was built by {saved.get('factory')!r}, but this adapter's "
+                f"model directory {directory!r} was built by {str(saved.get('factory'))[:80]!r}, but this adapter's "
                 f"factory is {self.config.factory!r}; configure that factory to load it."
             )
-        model = self._build(saved["factory"], dict(saved.get("kwargs", {})), int(saved["vocab_size"]), seed=0)
-        load_model(model, str(path / WEIGHTS_FILE), strict=True)
+        kwargs, vocab_size = saved.get("kwargs", {}), saved.get("vocab_size")
+        if not isinstance(kwargs, dict) or json_problem(kwargs):
+            raise UserError(f"model directory {directory!r}: kwargs in {CONFIG_FILE} must be a mapping of JSON values.")
+        if type(vocab_size) is not int or vocab_size < 1:
+            raise UserError(f"model directory {directory!r}: vocab_size in {CONFIG_FILE} must be a positive integer.")
+        try:
+            model = self._build(saved["factory"], dict(kwargs), vocab_size, seed=0)
+        except TypeError as exc:  # kwargs the factory does not take
+            raise UserError(f"model directory {directory!r}: the factory refused its kwargs ({exc}).") from None
+        try:
+            load_model(model, str(path / WEIGHTS_FILE), strict=True)
+        except Exception as exc:  # SafetensorError, RuntimeError: missing keys or other shapes
+            text = " ".join(str(exc).split())[:160]
+            raise UserError(f"model directory {directory!r}: {WEIGHTS_FILE} does not fit the model ({text}).") from None
         return model.eval()
 
 
