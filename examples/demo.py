@@ -2,10 +2,12 @@
 
 1. discover the installed families and show a sample;
 2. run the embedded-default study ``examples/compare_tiny.yaml``: pre-pretrain a tiny
-   GPT-2 on k-Dyck, transfer it into a fresh model for the Python help topics (embedded
-   in every Python, nothing downloaded), and compare it over 3 seeds against training
-   from scratch, the shuffled-Dyck control and a natural-text warm-up of the same budget;
-3. print the report's results table and where the report and its plot are.
+   GPT-2 on k-Dyck, transfer it into a fresh model for the Python standard library's
+   source (embedded in every Python, nothing downloaded), and compare it over 3 seeds
+   against training from scratch, the shuffled-Dyck control and a natural-text warm-up of
+   the same budget that never reads the downstream text;
+3. print the report's results table, its verdicts (each arm against scratch, Dyck
+   against its shuffled control) and where the report and its plot are.
 
 ``python examples/demo.py --quick`` runs a one-seed, few-step version (CI uses it). Exit
 status is non-zero if any step fails.
@@ -54,6 +56,10 @@ def main() -> None:
     report = (study / "report.md").read_text()
     table = report[report.index("## Results") : report.index("## What this shows")].strip()
     print("\n" + table)
+    if "## Against the shuffled control" in report:
+        start = report.index("## Against the shuffled control")
+        control = report[start : report.index("\n## ", start + 3)].strip()
+        print("\n" + control)
     print("\nDone. Artefacts:")
     print(f"  report            {study / 'report.md'}  (tables, plain-language findings, gates, method)")
     print(f"  plot              {study / 'curves.png'}  (eval loss per arm with seed bands, and the paired difference)")
