@@ -5,7 +5,9 @@
 * Unknown keys are rejected and answered with the closest valid names.
 * Every error becomes a :class:`~pptrain_core.errors.ConfigError` whose message starts
   with the path of the offending value (``$.task.params.k``).
-* Config files are YAML (``.yaml``/``.yml``) or TOML (``.toml``).
+* Config files are YAML (``.yaml``/``.yml``), TOML (``.toml``) or JSON (``.json``, what
+  ``pptrain replicate --dry-run`` prints).
+* Error messages quote a user's value shortened (:func:`~pptrain_core.errors.quote`).
 
 Family config classes validate ranges with the helpers below (:func:`at_least`,
 :func:`in_range`, :func:`one_of`) or raise :class:`FieldValueError` from
@@ -23,7 +25,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from pptrain_core.errors import ConfigError, UserError, did_you_mean
+from pptrain_core.errors import ConfigError, UserError, did_you_mean, quote
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +49,7 @@ def at_least(minimum: float):
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value < minimum:
-            raise FieldValueError(attribute.name, f"must be at least {minimum}, got {value!r}")
+            raise FieldValueError(attribute.name, f"must be at least {minimum}, got {quote(value)}")
 
     return check
 
@@ -61,7 +63,7 @@ def in_range(low: float, high: float, *, low_open: bool = False, high_open: bool
         if not (ok_low and ok_high):
             lb = "(" if low_open else "["
             hb = ")" if high_open else "]"
-            raise FieldValueError(attribute.name, f"must be in {lb}{low}, {high}{hb}, got {value!r}")
+            raise FieldValueError(attribute.name, f"must be in {lb}{low}, {high}{hb}, got {quote(value)}")
 
     return check
 
@@ -71,8 +73,8 @@ def one_of(*choices: Any):
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
-            hint = did_you_mean(str(value), [str(c) for c in choices])
-            raise FieldValueError(attribute.name, f"{value!r} is not allowed{hint}")
+            hint = did_you_mean(value[:200] if isinstance(value, str) else quote(value), [str(c) for c in choices])
+            raise FieldValueError(attribute.name, f"{quote(value)} is not allowed{hint}")
 
     return check
 
@@ -85,7 +87,7 @@ def _strict(kind: type, *accepted: type):
 
     def structure(value: Any, _type: type) -> Any:
         if type(value) not in accepted:
-            raise TypeError(f"expected {words[kind]}, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected {words[kind]}, got {type(value).__name__} {quote(value)}")
         return kind(value)
 
     return structure
@@ -99,12 +101,54 @@ def _is_collection(tp: Any) -> bool:
     return origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set)
 
 
+def _is_literal(tp: Any) -> bool:
+    import typing
+
+    return typing.get_origin(tp) is typing.Literal
+
+
+def _literal_hook(tp: Any):
+    """A ``Literal`` check whose message quotes the value shortened (cattrs' own repeats it whole)."""
+    import typing
+
+    choices = typing.get_args(tp)
+
+    def structure(value: Any, _type: Any) -> Any:
+        for choice in choices:
+            if type(value) is type(choice) and value == choice:
+                return value
+        shown = ", ".join(repr(c) for c in choices)
+        hint = did_you_mean(value[:200], [str(c) for c in choices]) if isinstance(value, str) else ""
+        raise ValueError(f"{quote(value)} is not one of {shown}{hint}")
+
+    return structure
+
+
+def _attrs_hook(conv: cattrs.Converter):
+    """attrs classes from mappings only: a list where settings belong is one clear sentence."""
+    from cattrs.gen import make_dict_structure_fn
+
+    def factory(cl: Any):
+        inner = make_dict_structure_fn(cl, conv)
+
+        def structure(value: Any, _type: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a mapping of settings, got {type(value).__name__} {quote(value)}")
+            return inner(value, cl)
+
+        return structure
+
+    return factory
+
+
 def _base_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_structure_hook(int, _strict(int, int))
     conv.register_structure_hook(float, _strict(float, float, int))
     conv.register_structure_hook(str, _strict(str, str))
     conv.register_structure_hook(bool, _strict(bool, bool))
+    conv.register_structure_hook_factory(_is_literal, _literal_hook)
+    conv.register_structure_hook_factory(attrs.has, _attrs_hook(conv))
     return conv
 
 
@@ -120,7 +164,7 @@ def make_converter() -> cattrs.Converter:
     def collection_hook(tp: Any):
         def structure(value: Any, _type: Any) -> Any:
             if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
-                raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+                raise TypeError(f"expected a list, got {type(value).__name__} {quote(value)}")
             return plain.structure(value, _type)
 
         return structure
@@ -151,7 +195,8 @@ def _flatten(exc: BaseException, path: str, cls: type | None) -> list[tuple[str,
     if isinstance(exc, ForbiddenExtraKeysError):
         valid = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         for key in sorted(exc.extra_fields):
-            out.append((f"{path}.{key}", f"unknown key '{key}'{did_you_mean(key, valid)}"))
+            shown = quote(key).strip("'") if isinstance(key, str) else quote(key)
+            out.append((f"{path}.{shown}", f"unknown key '{shown}'{did_you_mean(str(key)[:200], valid)}"))
         return out
     if isinstance(exc, FieldValueError):
         return [(f"{path}.{exc.field}", exc.message)]
@@ -167,7 +212,7 @@ def _flatten(exc: BaseException, path: str, cls: type | None) -> list[tuple[str,
 def structure(data: Any, cls: type, path: str = "$") -> Any:
     """Build ``cls`` from plain data, raising :class:`ConfigError` on the first problem."""
     if attrs.has(cls) and not isinstance(data, Mapping):
-        raise ConfigError(path, f"expected a mapping of settings, got {type(data).__name__} {data!r}")
+        raise ConfigError(path, f"expected a mapping of settings, got {type(data).__name__} {quote(data)}")
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as exc:
@@ -189,25 +234,39 @@ def unstructure(obj: Any) -> Any:
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or TOML config file into plain data."""
+    """Read a YAML, TOML or JSON config file into plain data."""
     p = Path(path)
+    if p.is_dir():
+        raise UserError(
+            f"config file {quote(str(p), 300)} is a directory; pass the file itself (.yaml, .yml, .toml or .json)."
+        )
+    if not p.exists():
+        raise UserError(f"config file {quote(str(p), 300)} does not exist; check the path.")
     if not p.is_file():
-        raise UserError(f"config file {str(p)!r} does not exist; check the path.")
+        raise UserError(
+            f"config file {quote(str(p), 300)} is not a regular file; pass a .yaml, .yml, .toml or .json file."
+        )
     suffix = p.suffix.lower()
+    kinds = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".json": "JSON"}
+    if suffix not in kinds:
+        raise UserError(f"config file {quote(str(p), 300)} must end in .yaml, .yml, .toml or .json.")
     try:
-        if suffix in (".yaml", ".yml"):
+        text = p.read_text(encoding="utf-8")
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            import json
+
+            data = json.loads(text)
+        else:
             import yaml
 
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        elif suffix == ".toml":
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        else:
-            raise UserError(f"config file {str(p)!r} must end in .yaml, .yml or .toml.")
-    except UserError:
-        raise
-    except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError
+            data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise UserError(f"config file {quote(str(p), 300)} is not UTF-8 text; save it as UTF-8.") from None
+    except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"config file {str(p)!r} is not valid {suffix[1:].upper()}: {first}.") from None
+        raise UserError(f"config file {quote(str(p), 300)} is not valid {kinds[suffix]}: {first[:200]}.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -174,6 +174,15 @@ class Task:
         """A human-readable rendering; loss-carrying tokens are not marked here."""
         return self.vocab.render(example.tokens)
 
+    def max_example_tokens(self) -> int | None:
+        """The most tokens one example can have, when the family knows it without generating.
+
+        Optional (``None``: unknown). The trainer checks it against the model's positions
+        and the machine's memory before generating anything, so a setting such as
+        ``length: 1e9`` is refused in one sentence instead of exhausting memory.
+        """
+        return None
+
 
 class SymbolicTask(Task):
     """A task that samples a problem, solves it, and serialises prompt and answer.

@@ -8,13 +8,58 @@ with status 2, never with a traceback. Anything else escaping the CLI is a bug.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+from typing import Any
+
+#: The most characters of a user's value an error message quotes.
+QUOTE_LIMIT = 80
+
+#: The most characters of a whole error message (a last guard behind :func:`quote`).
+MESSAGE_LIMIT = 1000
+
+
+def _repr_builder() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
+    r.maxdict = 6
+    r.maxstring = QUOTE_LIMIT
+    r.maxlong = 40
+    r.maxother = QUOTE_LIMIT
+    return r
+
+
+_REPR = _repr_builder()
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, at most ``limit`` characters (``...`` marks a cut).
+
+    Bounded in time and memory too: a YAML file of nested aliases expands to a structure
+    whose full ``repr`` runs to hundreds of megabytes, so nested containers are abbreviated
+    while the representation is built, not after.
+    """
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a broken __repr__ must not replace the user's error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cap(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 3] + "..."
 
 
 class UserError(Exception):
     """A mistake in the user's input, reported as one sentence naming the field and a fix."""
 
     exit_code = 2
+
+    def __init__(self, *args: Any):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_cap(args[0]),)
+        super().__init__(*args)
 
 
 class ConfigError(UserError):
@@ -25,8 +70,8 @@ class ConfigError(UserError):
 
     def __init__(self, path: str, message: str):
         self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}")
+        self.message = _cap(message)
+        super().__init__(f"{path}: {self.message}")
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -422,3 +422,12 @@ def test_a_good_bundle_still_transfers_and_evaluates(hf_bundle, tmp_path, capsys
     model = bundle.load_model()
     assert torch.equal(model.transformer.wte.weight, bundle.load_state_dict()["transformer.wte.weight"])
     assert bundle.tokenizer().vocab_size > 0
+
+
+def test_an_impossible_vocabulary_is_refused_before_the_target_is_built(hf_bundle, tmp_path, capsys):
+    import time
+
+    t0 = time.perf_counter()
+    code, _, err = run(capsys, "transfer", hf_bundle, "--dry-run", "--vocab-size", 10**12)
+    assert code == 2 and "--vocab-size" in err and "parameters" in one_sentence(err)
+    assert time.perf_counter() - t0 < 60  # refused from the config, not after allocating terabytes

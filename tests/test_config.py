@@ -92,6 +92,9 @@ def test_yaml_and_toml_files(tmp_path):
     t = tmp_path / "c.toml"
     t.write_text('name = "hello"\n[inner]\nk = 7\n')
     assert structure(load_file(y), Outer) == structure(load_file(t), Outer) == Outer(Inner(k=7), "hello")
+    j = tmp_path / "c.json"  # what `pptrain replicate --dry-run` prints
+    j.write_text('{"inner": {"k": 7}, "name": "hello"}')
+    assert structure(load_file(j), Outer) == Outer(Inner(k=7), "hello")
 
 
 @pytest.mark.parametrize(
@@ -99,7 +102,9 @@ def test_yaml_and_toml_files(tmp_path):
     [
         ("bad.yaml", "a: [1, 2", "is not valid YAML"),
         ("bad.toml", "a = ", "is not valid TOML"),
-        ("c.json", "{}", "must end in .yaml"),
+        ("c.ini", "{}", "must end in .yaml, .yml, .toml or .json"),
+        ("bad.json", '{"a": ', "is not valid JSON"),
+        ("list.json", "[1, 2]", "mapping"),
         ("list.yaml", "- 1\n- 2\n", "mapping"),
     ],
 )
@@ -114,6 +119,48 @@ def test_bad_files_are_one_sentence(tmp_path, name, text, fragment):
 def test_missing_file():
     with pytest.raises(UserError, match="does not exist"):
         load_file("/no/such/file.yaml")
+
+
+def test_a_directory_given_for_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "job.yaml").mkdir()
+    with pytest.raises(UserError) as info:
+        load_file(tmp_path / "job.yaml")
+    assert "is a directory" in str(info.value) and "does not exist" not in str(info.value)
+
+
+def _alias_bomb(levels: int = 8) -> str:
+    """A YAML value of nested aliases: a few hundred bytes that expand to 10**levels strings."""
+    items = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    items += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    return "[" + ", ".join(items) + "]"
+
+
+@pytest.mark.parametrize("where", ["int", "str", "literal", "attrs"])
+def test_errors_quote_values_shortened(tmp_path, where):
+    from pptrain_core.training.config import JobConfig
+
+    bomb = _alias_bomb(6)  # 10**6 strings: a 6 MB message before values were shortened
+    text = {
+        "int": f"task: {{name: t}}\nrun: {{max_steps: {bomb}}}\n",
+        "str": f"task: {{name: {bomb}}}\n",
+        "literal": f"task: {{name: t}}\nrun: {{max_steps: 1, collation: {bomb}}}\n",
+        "attrs": f"task: {bomb}\n",
+    }[where]
+    p = tmp_path / "job.yaml"
+    p.write_text(text)
+    assert len(text) < 1000
+    with pytest.raises(ConfigError) as info:
+        structure(load_file(p), JobConfig)
+    message = str(info.value)
+    assert len(message) < 300 and "..." in message and "\n" not in message
+
+
+def test_quote_cuts_long_values():
+    from pptrain_core.errors import quote
+
+    assert "..." in quote("x" * 1000) and len(quote("x" * 1000)) <= 80
+    assert quote(list(range(10**6))).endswith("...]") and len(quote([[1] * 50] * 50)) <= 80
+    assert quote(17) == "17" and quote("ab") == "'ab'"
 
 
 def test_overrides_parse_as_yaml_scalars():
@@ -141,3 +188,19 @@ def test_a_string_is_not_a_list_and_missing_fields_have_one_path():
     with pytest.raises(ConfigError) as info:
         structure({}, Needs, "$.p")
     assert info.value.path == "$.p.k" and "required" in info.value.message
+
+
+def test_compare_accepts_what_replicate_dry_run_prints(tmp_path):
+    """`pptrain replicate --dry-run` prints JSON; `pptrain compare` reads it as a study file."""
+    import json
+
+    pytest.importorskip("pptrain_analytics")
+    from pptrain_analytics.compare import load_compare
+    from pptrain_analytics.replicate import study_for
+    from pptrain_core.plugins import get_registry
+
+    study = study_for("test", registry=get_registry(), output_dir=str(tmp_path / "out"), seeds=None)
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study, indent=2) + "\n")
+    resolved = load_compare(path)
+    assert [a.name for a in resolved.arms] == [arm["name"] for arm in study["arms"]]

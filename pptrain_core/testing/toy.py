@@ -35,6 +35,9 @@ class CopyTask(SymbolicTask):
             eos_id=n + 2,
         )
 
+    def max_example_tokens(self) -> int:
+        return 2 * self.config.length + 2
+
     def sample(self, rng: np.random.Generator):
         return rng.integers(0, self.config.symbols, size=self.config.length)
 

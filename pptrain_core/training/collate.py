@@ -85,9 +85,11 @@ class Collator:
     attention and loss either way).
     """
 
-    def __init__(self, pad_id: int | None, max_len: int = 0):
+    def __init__(self, pad_id: int | None, max_len: int = 0, *, positions: int | None = None):
         self.pad_id = 0 if pad_id is None else int(pad_id)
         self.max_len = int(max_len)
+        # the model's positions: a longer row is refused in one sentence, not an index error deep in the model
+        self.positions = positions
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
         import torch
@@ -97,6 +99,14 @@ class Collator:
             for e in examples
         ]
         width = max(len(t) for t, _ in rows)
+        if self.positions is not None and width > self.positions:
+            from pptrain_core.errors import ConfigError
+
+            raise ConfigError(
+                "$.run.seq_len",
+                f"an example of {width} tokens is longer than the model's {self.positions} positions; "
+                f"cut examples with run.seq_len: {self.positions} or pack them with run.collation: pack",
+            )
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         attn = np.zeros((len(rows), width), dtype=np.int64)
         labels = np.full((len(rows), width), -100, dtype=np.int64)

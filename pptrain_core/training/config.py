@@ -102,8 +102,13 @@ class RunConfig:
     """Checkpoint every this many steps (for resuming); 0: no intermediate checkpoints."""
     save_total_limit: int = attrs.field(default=2, validator=at_least(1))
     resume: str = "auto"
-    """``auto`` (the latest checkpoint in the run directory, if any), ``never``, or a checkpoint path."""
+    """``auto`` (the newest *complete* checkpoint in the run directory, if any; incomplete ones
+    left by a kill are reported and removed), ``never``, or a checkpoint path."""
     dataloader_workers: int = attrs.field(default=0, validator=at_least(0))
+    threads: int = attrs.field(default=0, validator=at_least(0))
+    """CPU threads for torch when there is no GPU. 0 chooses: 1 for models under 20 M
+    parameters (more only contend on a loaded machine), torch's default otherwise, and
+    ``OMP_NUM_THREADS`` when set. Recorded in ``run.json``."""
     curriculum: CurriculumConfig | None = None
     """Optional: grow a task setting during the run (see :class:`CurriculumConfig`)."""
     progress: bool = True

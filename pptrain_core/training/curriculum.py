@@ -9,7 +9,6 @@ stage it had when the checkpoint was written.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,10 @@ class CurriculumStage:
         return True
 
     def save(self, directory: str | Path) -> None:
-        Path(directory, STATE_FILE).write_text(json.dumps({"value": self.value, "history": self.history}))
+        """Write the stage into a checkpoint folder (atomically; before the checkpoint is marked complete)."""
+        from pptrain_core.bundle import write_json_atomic
+
+        write_json_atomic(Path(directory, STATE_FILE), {"value": self.value, "history": self.history})
 
     def restore(self, directory: str | Path) -> None:
         path = Path(directory, STATE_FILE)
@@ -118,10 +120,6 @@ def make_callback(stage: CurriculumStage, run_dir: Path) -> Any:
                 with open(run_dir / "curriculum.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(stage.history[-1]) + "\n")
 
-        def on_save(self, args, state, control, **kwargs):
-            if state.is_world_process_zero:
-                ckpt = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-                if os.path.isdir(ckpt):
-                    stage.save(ckpt)
+        # the stage is saved by the trainer into each checkpoint before it is marked complete
 
     return CurriculumCallback()

@@ -45,7 +45,7 @@ def resolve_job(data: dict[str, Any], *, registry: Registry | None = None) -> tu
 
 
 def load_job(path: str | Path, overrides: list[str] | None = None, *, registry: Registry | None = None):
-    """Read a YAML/TOML job file, apply ``key.path=value`` overrides, and resolve it."""
+    """Read a YAML, TOML or JSON job file, apply ``key.path=value`` overrides, and resolve it."""
     data = load_file(path)
     for item in overrides or []:
         key, value = parse_override(item)

@@ -179,7 +179,11 @@ class _Callbacks:
         return callbacks
 
 
-def _sequential_trainer_class(decay_all: bool = False):
+def _sequential_trainer_class(
+    decay_all: bool = False, *, keep: int | None = None, checkpoint_writers: Sequence[Any] = ()
+):
+    """The Trainer subclass; ``keep`` checkpoints are rotated only after a new one is complete,
+    and ``checkpoint_writers`` (``f(folder)``) add files to each checkpoint before it is marked."""
     import torch
     from transformers import Trainer
 
@@ -210,6 +214,22 @@ def _sequential_trainer_class(decay_all: bool = False):
             out = output_dir if output_dir is not None else self.args.output_dir
             os.makedirs(out, exist_ok=True)
             save_model(model, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+
+        def _save_checkpoint(self, model, trial):
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            from pptrain_core.training import checkpoints
+
+            super()._save_checkpoint(model, trial)
+            folder = Path(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            if self.args.should_save:
+                for write in checkpoint_writers:
+                    write(folder)
+            self.accelerator.wait_for_everyone()  # every rank's files (RNG states) are written
+            if self.args.should_save:
+                checkpoints.mark_complete(folder, self.state.global_step)
+                if keep:
+                    checkpoints.rotate(folder.parent, keep, folder)
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
             from transformers import PreTrainedModel
@@ -289,13 +309,14 @@ class PrePreTrainer:
 
     # ------------------------------------------------------------------ budget
 
-    def _tokens_per_sequence(self, built: Any) -> float:
+    def _tokens_per_sequence(self, built: Any, mean: float | None = None) -> float:
         r = self.run
         if r.collation == "pack":
             return float(r.seq_len)
-        from pptrain_core.data import mean_length
+        if mean is None:
+            from pptrain_core.data import mean_length
 
-        mean = mean_length(built, r.data_seed, "train")
+            mean = mean_length(built, r.data_seed, "train")
         return min(mean, r.seq_len) if r.seq_len else mean
 
     def _training_args(self, run_dir: Path) -> Any:
@@ -336,7 +357,7 @@ class PrePreTrainer:
             eval_steps=r.eval_steps or None,
             save_strategy="steps" if r.save_steps else "no",
             save_steps=r.save_steps or 500,
-            save_total_limit=r.save_total_limit,
+            save_total_limit=None,  # rotated by us, only once the new checkpoint is complete
             report_to=[],
             disable_tqdm=True,
             dataloader_num_workers=r.dataloader_workers,
@@ -348,25 +369,89 @@ class PrePreTrainer:
             **kwargs,
         )
 
-    def _resume_from(self, run_dir: Path) -> str | None:
-        from transformers.trainer_utils import get_last_checkpoint
+    def _resume_from(self, run_dir: Path, *, barrier: Any = None, main: bool = True) -> tuple[str | None, list[str]]:
+        """The checkpoint to resume from, and the incomplete ones skipped.
+
+        Every process chooses first; then the main one reports and removes the incomplete
+        ones (``barrier`` synchronises the processes around that).
+        """
+        import sys
+
+        from pptrain_core.errors import quote
+        from pptrain_core.training import checkpoints
 
         r = self.run
         if r.resume == "never":
-            return None
+            return None, []
         if r.resume == "auto":
-            ckpts = run_dir / "checkpoints"
-            return get_last_checkpoint(str(ckpts)) if ckpts.is_dir() else None
-        if not Path(r.resume).is_dir():
+            chosen, skipped = checkpoints.choose_checkpoint(run_dir / "checkpoints")
+            if barrier is not None:
+                barrier()  # every process has chosen before anything is removed
+            if main:
+                then = f"resuming from {checkpoints.describe(chosen)}" if chosen else "starting from the beginning"
+                for folder, why in skipped:
+                    checkpoints.remove_checkpoint(folder)
+                    sys.stderr.write(
+                        f"warning: skipped and removed the incomplete checkpoint {checkpoints.describe(folder)} "
+                        f"({why}); {then}.\n"
+                    )
+            if barrier is not None:
+                barrier()
+            return (str(chosen) if chosen else None), [checkpoints.describe(f) for f, _ in skipped]
+        path = Path(r.resume)
+        if path.exists() and not path.is_dir():
             raise UserError(
-                f"$.run.resume: checkpoint {r.resume!r} does not exist; use auto, never or a checkpoint path."
+                f"$.run.resume: {quote(r.resume, 300)} is a file, not a checkpoint directory; "
+                "use auto, never or a checkpoint-N directory."
             )
-        return r.resume
+        if not path.is_dir():
+            raise UserError(
+                f"$.run.resume: checkpoint {quote(r.resume, 300)} does not exist; use auto, never or a checkpoint path."
+            )
+        problem = checkpoints.checkpoint_problem(path)
+        if problem:
+            raise UserError(
+                f"$.run.resume: checkpoint {quote(r.resume, 300)} is incomplete ({problem}); "
+                "pass a complete one, or resume: auto to take the newest complete checkpoint."
+            )
+        return r.resume, []
 
     # ------------------------------------------------------------------ fit
 
+    def check(self) -> Any:
+        """Validate the whole job against the model and this machine, building nothing big.
+
+        Refuses (one :class:`~pptrain_core.errors.ConfigError` naming the field) a run
+        directory that cannot be written, a model configuration that cannot be built,
+        sequences longer than the model's positions, and sizes that cannot fit in memory;
+        see :mod:`pptrain_core.training.checks`. :meth:`fit` calls it first.
+        """
+        return self._checked()[1]
+
+    def _checked(self) -> tuple[Any, Any]:
+        from pptrain_core.training.checks import check_job, check_output_dir
+
+        check_output_dir(self.run.output_dir)
+        built = self.task.build()
+        world = max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+        return built, check_job(self.task, built, self.adapter, self.run, world=world)
+
     def fit(self) -> FitResult:
-        """Train, evaluate, and (on the main process) write metrics, the plot, provenance and the bundle."""
+        """Check the job, then train, evaluate, and (on the main process) write metrics, the plot,
+        provenance and the bundle."""
+        import torch
+
+        from pptrain_core.training.checks import choose_threads, cpu_threads
+
+        built, plan = self._checked()
+        threads, chosen_by = (
+            (None, "cuda") if torch.cuda.is_available() else choose_threads(self.run.threads, plan.profile.parameters)
+        )
+        with cpu_threads(threads):
+            return self._fit(built, plan, {"setting": self.run.threads, "chosen_by": chosen_by})
+
+    def _fit(self, built: Any, plan: Any, threads: dict[str, Any]) -> FitResult:
+        import torch
         from transformers.utils import logging as hf_logging
 
         from pptrain_core.bundle import write_json_atomic
@@ -379,12 +464,16 @@ class PrePreTrainer:
         r = self.run
         run_dir = Path(r.output_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        built = self.task.build()
         vocab = built.vocab
         args = self._training_args(run_dir)
+        main = args.process_index == 0
+        if main:
+            from pptrain_core.training.checkpoints import clean_run_dir
+
+            clean_run_dir(run_dir)  # what a killed run left half-written
         world = max(int(args.world_size), 1)
         seqs_per_step = r.batch_size * r.grad_accum * world
-        tokens_per_seq = self._tokens_per_sequence(built)
+        tokens_per_seq = self._tokens_per_sequence(built, plan.mean_tokens)
         steps = r.max_steps or max(1, math.ceil(r.max_tokens / (seqs_per_step * tokens_per_seq)))
         args.max_steps = steps
         n_train = steps * seqs_per_step
@@ -403,10 +492,9 @@ class PrePreTrainer:
         else:
             train = VirtualDataset(built, seed=r.data_seed, split="train", length=n_train)
             evals = VirtualDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples)
-        collator = Collator(vocab.pad_id, 0 if r.collation == "pack" else r.seq_len)
+        collator = Collator(vocab.pad_id, 0 if r.collation == "pack" else r.seq_len, positions=plan.profile.positions)
 
         model = self.adapter.build(vocab.size, seed=r.model_seed)
-        main = args.process_index == 0
         job = {
             "task": {"ref": self.task.ref, "config": unstructure(self.task.config)},
             "model": {"adapter": self.adapter.name, "params": unstructure(self.adapter.config)},
@@ -418,6 +506,9 @@ class PrePreTrainer:
             "task": self.task.describe(),
             "seeds": {"data_seed": r.data_seed, "model_seed": r.model_seed},
             "hardware": hardware(),
+            "threads": {**threads, "torch_threads": torch.get_num_threads()},
+            "model_parameters": plan.profile.parameters,
+            "memory_estimate": {"needed_at_least": plan.memory_needed, "available": plan.memory_available},
             "world_size": world,
             "budget": {
                 "steps": steps,
@@ -437,7 +528,11 @@ class PrePreTrainer:
             from pptrain_core.training.curriculum import make_callback
 
             callbacks.append(make_callback(stage, run_dir))
-        trainer = _sequential_trainer_class(r.weight_decay_scope == "all")(
+        trainer = _sequential_trainer_class(
+            r.weight_decay_scope == "all",
+            keep=r.save_total_limit,
+            checkpoint_writers=[stage.save] if stage is not None else [],
+        )(
             model=model,
             args=args,
             train_dataset=train,
@@ -450,7 +545,7 @@ class PrePreTrainer:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl replace it
-        resume = self._resume_from(run_dir)
+        resume, skipped = self._resume_from(run_dir, barrier=trainer.accelerator.wait_for_everyone, main=main)
         if stage is not None and resume:
             stage.restore(resume)
         t0 = time.perf_counter()
@@ -471,6 +566,7 @@ class PrePreTrainer:
             "wall_time_s": round(wall, 3),
             "tokens_per_s": round(trainer.state.num_input_tokens_seen / wall, 1) if wall > 0 else None,
             "resumed_from": resume,
+            "skipped_checkpoints": skipped,
             "world_size": world,
         }
         if eval_accuracy is not None:

@@ -187,6 +187,9 @@ def transfer_bundle(
         raise UserError("the target's vocabulary size is unknown; pass --vocab-size N or --tokenizer DIR.")
     name = policy or bundle.suggested_policy
     chosen = build_policy(name, policy_params or {}, registry=reg)
+    from pptrain_core.training.checks import check_model_fits
+
+    check_model_fits(adapter, vocab_size, field="--vocab-size" if tokenizer is None else "--tokenizer", seed=seed)
     target = adapter.build(vocab_size, seed=seed)
     report = chosen.apply_bundle(bundle, target, target_adapter=adapter, dry_run=dry_run)
     if dry_run:

@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compare")
     def compare(
-        config: str = typer.Argument(..., help="Study file (YAML or TOML): corpus, tokenizer, model, budgets, arms."),
+        config: str = typer.Argument(
+            ..., help="Study file (YAML, TOML or JSON): corpus, tokenizer, model, budgets, arms."
+        ),
         overrides: list[str] | None = typer.Option(
             None, "--set", help="Override a study value by its path, e.g. --set downstream.tokens=100000 (repeatable)."
         ),

@@ -14,16 +14,32 @@ which is the same set of predicted tokens.
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 
 from pptrain_core.data import Example, Task, TokenizerSpec
 from pptrain_dyck.dyck_specs import DyckConfig, ShuffleDyckConfig
 
 
+@attrs.frozen
+class BracketNames:
+    """Display names of the bracket vocabulary, computed per id (a huge ``k`` costs no memory)."""
+
+    k: int
+
+    def __call__(self, token_id: int) -> str:
+        if token_id < self.k:
+            return f"({token_id}"
+        return f"{token_id - self.k})" if token_id < 2 * self.k else "<pad>"
+
+
 def bracket_vocab(k: int) -> TokenizerSpec:
-    """``2k+1`` ids: ``(0 .. (k-1``, then ``0) .. k-1)``, then ``<pad>``."""
-    names = [f"({i}" for i in range(k)] + [f"{i})" for i in range(k)] + ["<pad>"]
-    return TokenizerSpec(size=2 * k + 1, names=names, pad_id=2 * k)
+    """``2k+1`` ids: ``(0 .. (k-1``, then ``0) .. k-1)``, then ``<pad>``.
+
+    The names are a function of the id, so building the vocabulary is instant for any
+    ``k``; a ``k`` too large for the model is refused by the trainer's memory check.
+    """
+    return TokenizerSpec(size=2 * k + 1, names=BracketNames(k), pad_id=2 * k)
 
 
 def _mask(length: int) -> np.ndarray:
@@ -143,6 +159,9 @@ class DyckTask(Task):
         self.config = config
         self.vocab = bracket_vocab(config.k)
 
+    def max_example_tokens(self) -> int:
+        return self.config.length
+
     def generate(self, rng: np.random.Generator, *, seed: int, split: str, index: int) -> Example:
         c = self.config
         if c.variant == "jiang":
@@ -217,6 +236,9 @@ class ShuffleDyckTask(Task):
     def __init__(self, config: ShuffleDyckConfig):
         self.config = config
         self.vocab = bracket_vocab(config.k)
+
+    def max_example_tokens(self) -> int:
+        return self.config.length
 
     def generate(self, rng: np.random.Generator, *, seed: int, split: str, index: int) -> Example:
         c = self.config
