@@ -183,6 +183,18 @@ class Task:
         """
         return None
 
+    def window_view(self) -> tuple[Task, Any] | None:
+        """Optional: ``(source, transform)`` for a task that is a function of what a training
+        *window* holds rather than of whole examples.
+
+        When examples are packed or cut to a window, the trainer then draws windows from
+        ``source`` and passes each through ``transform(example, seed=, split=, index=)``.
+        The shuffled control uses it to permute exactly the tokens the model sees (a cut
+        example's visible prefix, or a packed window), so its multiset equals the arm it
+        controls. ``None`` (the default): windows are made of this task's own examples.
+        """
+        return None
+
 
 class SymbolicTask(Task):
     """A task that samples a problem, solves it, and serialises prompt and answer.

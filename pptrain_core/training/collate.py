@@ -10,8 +10,12 @@ index: window ``j`` draws on its own range of example indices,
 concatenates them until ``seq_len`` tokens are filled; the last example is cut. The
 stride is 1.5 times the number of examples an average window needs (plus one), from the
 mean length of the split's first 64 examples, so ranges are short and families that
-generate in blocks waste little; when a window's range runs out before the window is
-full (rare), the window is shorter and the collator pads it. Between examples the
+generate in blocks waste little; when every one of those examples fills a window on its
+own, the stride is 1 (window ``j`` is example ``j``, cut). The examples of a range that a
+window does not need are generated and skipped (they are i.i.d. draws, so this costs
+time, not statistics); :meth:`PackedDataset.usage` measures the share, and the trainer
+records it in ``run.json``. When a window's range runs out before the window is full
+(rare), the window is shorter and the collator pads it. Between examples the
 vocabulary's end token is inserted (without loss) when the family has one and the
 example does not already end with it. Examples keep their own loss masks, so the first
 token of each packed example still carries no loss.
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pptrain_core.data import Example, Task, VirtualDataset, mean_length
+from pptrain_core.data import Example, Task, VirtualDataset
 
 
 class PackedDataset:
@@ -34,18 +38,35 @@ class PackedDataset:
     def __init__(self, task: Task, *, seed: int, split: str, length: int, seq_len: int, stride: int | None = None):
         if seq_len < 2:
             raise ValueError("seq_len must be at least 2")
-        self.task = task
+        view = task.window_view() if hasattr(task, "window_view") else None
+        # a window-level task (the shuffled control) packs its source's examples and transforms whole windows
+        self.task, self.transform = (view[0], view[1]) if view else (task, None)
         self.seed = int(seed)
         self.split = str(split)
         self.length = int(length)
         self.seq_len = int(seq_len)
         # reads go through a virtual dataset for its block cache (block-generating families)
-        self.examples = VirtualDataset(task, seed=seed, split=split, length=2**62)
+        self.examples = VirtualDataset(self.task, seed=seed, split=split, length=2**62)
         self.stride = int(stride) if stride else self._default_stride()
 
     def _default_stride(self) -> int:
-        mean = mean_length(self.task, self.seed, self.split)
+        sample = VirtualDataset(self.task, seed=self.seed, split=self.split, length=64)  # the block cache
+        lengths = [len(ex) for ex in sample]
+        if min(lengths) >= self.seq_len:  # every example fills a window alone: skip none
+            return 1
+        mean = sum(lengths) / len(lengths)
         return int(math.ceil(1.5 * self.seq_len / max(mean, 1.0))) + 1
+
+    def usage(self, windows: int = 32) -> dict[str, Any]:
+        """Stride and the measured share of generated examples that the first ``windows`` windows skip."""
+        n = min(windows, self.length)
+        used = sum(int(self[j].meta["examples"]) for j in range(n)) if n else 0
+        generated = n * self.stride
+        return {
+            "stride": self.stride,
+            "examples_per_window": round(used / n, 3) if n else None,
+            "skipped_share": round(1 - used / generated, 3) if generated else None,
+        }
 
     def __len__(self) -> int:
         return self.length
@@ -74,7 +95,29 @@ class PackedDataset:
             tokens.append(t[:take])
             masks.append(m[:take])
             filled += take
-        return Example(np.concatenate(tokens), np.concatenate(masks), {"window": j, "examples": used})
+        window = Example(np.concatenate(tokens), np.concatenate(masks), {"window": j, "examples": used})
+        if self.transform is not None:
+            window = self.transform(window, seed=self.seed, split=self.split, index=j)
+        return window
+
+
+class WindowedDataset:
+    """Examples of a window-level task (:meth:`Task.window_view`) cut to ``max_len`` tokens (0: whole),
+    then transformed: what the model sees under ``pad`` collation."""
+
+    def __init__(self, task: Task, *, seed: int, split: str, length: int, max_len: int = 0):
+        source, self.transform = task.window_view()
+        self.seed, self.split, self.length, self.max_len = int(seed), str(split), int(length), int(max_len)
+        self.examples = VirtualDataset(source, seed=seed, split=split, length=length)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Example:
+        ex = self.examples[i]
+        if self.max_len and len(ex) > self.max_len:
+            ex = Example(ex.tokens[: self.max_len], ex.loss_mask[: self.max_len], ex.meta)
+        return self.transform(ex, seed=self.seed, split=self.split, index=int(i))
 
 
 class Collator:

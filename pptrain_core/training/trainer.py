@@ -489,6 +489,11 @@ class PrePreTrainer:
         elif r.collation == "pack":
             train = PackedDataset(built, seed=r.data_seed, split="train", length=n_train, seq_len=r.seq_len)
             evals = PackedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=r.seq_len)
+        elif getattr(built, "window_view", lambda: None)() is not None:  # a window-level task: what the model sees
+            from pptrain_core.training.collate import WindowedDataset
+
+            train = WindowedDataset(built, seed=r.data_seed, split="train", length=n_train, max_len=r.seq_len)
+            evals = WindowedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, max_len=r.seq_len)
         else:
             train = VirtualDataset(built, seed=r.data_seed, split="train", length=n_train)
             evals = VirtualDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples)
@@ -517,6 +522,7 @@ class PrePreTrainer:
                 "tokens_planned": steps * seqs_per_step * tokens_per_seq,
                 "requested_tokens": r.max_tokens or None,
             },
+            "packing": train.usage() if isinstance(train, PackedDataset) else None,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if main:

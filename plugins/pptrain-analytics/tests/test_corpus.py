@@ -326,6 +326,39 @@ def test_shuffled_control_keeps_the_tokens_and_the_mask_and_changes_the_order(re
     assert example_at(shuffled, 5, "train", 0).tokens.tolist() != example_at(shuffled, 4, "train", 0).tokens.tolist()
 
 
+@pytest.mark.parametrize("seq_len", [48, 20])
+def test_packed_or_cut_the_control_permutes_exactly_the_window_the_model_sees(seq_len):
+    """Packed windows of 32-token Dyck examples cut at 48 (or 20) tokens: the control's window holds the
+    synthetic arm's window's tokens, permuted, not tokens from the invisible rest of a cut example."""
+    from pptrain_analytics.corpus_specs import ShuffledTaskConfig
+    from pptrain_core.tasks import resolve
+    from pptrain_core.training.collate import PackedDataset, WindowedDataset
+
+    inner_resolved = resolve("dyck:smoke")
+    inner = inner_resolved.build()
+    shuffled = ShuffledTask(ShuffledTaskConfig(task="dyck:smoke"), inner_resolved.build(), inner_resolved.ref)
+    plain = PackedDataset(inner, seed=3, split="train", length=10, seq_len=seq_len)
+    mixed = PackedDataset(shuffled, seed=3, split="train", length=10, seq_len=seq_len)
+    cut_plain = WindowedDataset(shuffled, seed=3, split="train", length=10, max_len=seq_len)
+    changed = 0
+    for j in range(10):
+        a, b = plain[j], mixed[j]
+        assert len(a) == len(b) == seq_len
+        assert Counter(a.tokens.tolist()) == Counter(b.tokens.tolist())  # the same multiset ...
+        assert b.loss_mask.tolist() == a.loss_mask.tolist() and b.tokens[0] == a.tokens[0]
+        changed += a.tokens.tolist() != b.tokens.tolist()  # ... in another order
+        # pad collation cut to seq_len: the visible prefix of example j, permuted
+        visible = example_at(inner, 3, "train", j).tokens[:seq_len]
+        assert Counter(cut_plain[j].tokens.tolist()) == Counter(visible.tolist())
+    assert changed >= 8
+    # the old behaviour (shuffle the whole example, then cut) does not keep the multiset
+    whole = [example_at(shuffled, 3, "train", j).tokens[:20] for j in range(10)]
+    assert any(
+        Counter(w.tolist()) != Counter(example_at(inner, 3, "train", j).tokens[:20].tolist())
+        for j, w in enumerate(whole)
+    )
+
+
 def test_token_arrays_are_cached_and_memory_mapped(tmp_path, monkeypatch):
     from pptrain_analytics import corpus
 

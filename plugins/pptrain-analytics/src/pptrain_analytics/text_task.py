@@ -189,6 +189,11 @@ class ShuffledTask(Task):
     def render(self, example: Example) -> str:
         return self.vocab.render(example.tokens)
 
+    def window_view(self) -> tuple[Task, Any]:
+        """Packed or cut, the control permutes the window the model sees (not the whole example
+        before it is cut), so its tokens are exactly the multiset the synthetic arm trains on."""
+        return self.inner, self.shuffle
+
 
 def build_shuffled_task(config: ShuffledTaskConfig) -> ShuffledTask:
     """Resolve and build the inner task (``config.task`` with ``config.params``), then wrap it."""
