@@ -8,7 +8,8 @@
 # WORKERS to 9 processes sharing the GPU (the models are tiny: one process leaves it idle).
 # It stops itself after LIMIT_S seconds (default 540, inside the tool's 600) and copies
 # what finished (results.jsonl: one line per finished unit, with its curve; report.md,
-# report.json, curves.png) to $OUT. DEVICE=cpu SKIP_INSTALL=1 runs it here as a check.
+# report.json, curves.png) to $OUT. LOADERS (default 1) DataLoader workers per unit overlap
+# example generation with the GPU step. DEVICE=cpu SKIP_INSTALL=1 runs it here as a check.
 set -uo pipefail
 VARIANT=${1:-fast-dyck}
 WORKERS=${2:-9}
@@ -28,7 +29,7 @@ print(json.dumps({"torch": torch.__version__, "cuda": torch.cuda.is_available(),
                   "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}))
 PY
 start=$(date +%s)
-timeout --signal=INT "$LIMIT_S" python3 -m pptrain_core replicate --profile jiang-tiny --variant "$VARIANT" \
+timeout --signal=INT "$LIMIT_S" python3 -m pptrain_core replicate --profile jiang-tiny --variant "$VARIANT" --set dataloader_workers=${LOADERS:-1} \
   --device "$DEVICE" --workers "$WORKERS" --output-dir "$RUN" "$@"
 status=$?
 echo "jiang-tiny: exit $status after $(( $(date +%s) - start )) s"

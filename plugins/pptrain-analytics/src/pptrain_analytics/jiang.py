@@ -158,6 +158,8 @@ class JiangTinyConfig:
     needle: NeedlePhase = attrs.Factory(NeedlePhase)
     save_every: int = attrs.field(default=250, validator=at_least(1))
     """Checkpoint every this many steps in both phases (a killed unit resumes from there)."""
+    dataloader_workers: int = attrs.field(default=0, validator=at_least(0))
+    """DataLoader worker processes per unit (on an accelerator, 1 overlaps generation with the step)."""
 
     def __attrs_post_init__(self) -> None:
         from pptrain_core.errors import UserError
@@ -543,6 +545,7 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         save_steps=config.save_every,
         save_total_limit=1,
         resume="auto",
+        dataloader_workers=config.dataloader_workers,
         progress=progress,
         export_bundle=False,
     )
@@ -705,6 +708,7 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         save_steps=config.save_every,
         save_total_limit=1,
         resume="auto",
+        dataloader_workers=config.dataloader_workers,
         progress=progress,
         export_bundle=False,
     )
