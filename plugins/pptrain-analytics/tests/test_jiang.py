@@ -348,6 +348,7 @@ def test_progress_lists_finished_and_partial_units(smoke_run, tmp_path):
     # a unit with a curve but no result is "partial", with the steps it reached
     partial = tmp_path / "p"
     cfg = jiang.make_config("smoke", output_dir=str(partial), seeds=[0])
+    jiang._check_same_profile(cfg)  # writes profile.json, as a run does first
     udir = jiang.unit_dir(cfg, jiang.Unit("needle", "scratch", 0))
     udir.mkdir(parents=True)
     (udir / "curve.jsonl").write_text(
@@ -355,6 +356,11 @@ def test_progress_lists_finished_and_partial_units(smoke_run, tmp_path):
     )
     (rec,) = jiang.progress(cfg)
     assert rec["status"] == "partial" and rec["steps_done"] == 6 and rec["steps_planned"] == 12
+    # the file a session commits: both run directories, read through their own profile.json
+    records = jiang.export_progress([out, partial], tmp_path / "export.jsonl", machine="test")
+    lines = [json.loads(x) for x in (tmp_path / "export.jsonl").read_text().splitlines()]
+    assert lines == json.loads(json.dumps(records)) and len(lines) == len(done) + 1
+    assert {r["status"] for r in lines} == {"ok", "partial"} and {r["machine"] for r in lines} == {"test"}
 
 
 def test_the_needle_loss_is_the_official_one():
@@ -406,3 +412,17 @@ def test_the_schedules_are_the_official_ones(smoke_run):
             else 0.5 * (1 + math.cos(math.pi * (k - n.warmup_steps) / (n.steps - n.warmup_steps)))
         )
         assert lr == pytest.approx(n.lr * want, rel=1e-6, abs=1e-12), step
+
+
+def test_a_run_directory_from_before_a_new_setting_still_resumes(tmp_path):
+    cfg = jiang.make_config("smoke", output_dir=str(tmp_path / "r"))
+    jiang._check_same_profile(cfg)
+    path = tmp_path / "r" / "profile.json"
+    old = json.loads(path.read_text())
+    del old["dataloader_workers"]  # written by a version without that setting
+    path.write_text(json.dumps(old))
+    jiang._check_same_profile(cfg)  # the default fills it: the same profile
+    old["needle"]["steps"] = 99
+    path.write_text(json.dumps(old))
+    with pytest.raises(UserError, match="other settings"):
+        jiang._check_same_profile(cfg)

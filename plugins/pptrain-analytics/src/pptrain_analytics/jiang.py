@@ -770,6 +770,12 @@ def _check_same_profile(config: JiangTinyConfig) -> None:
     key = {k: v for k, v in now.items() if k not in ("seeds", "arms", "output_dir")}
     old = _read_json(path)
     if old is not None:
+        from pptrain_core.config import structure
+
+        try:  # settings added since that run was made take their defaults
+            old = unstructure(structure(old, JiangTinyConfig, "$"))
+        except Exception:  # not a profile this version can read: different
+            old = {}
         before = {k: v for k, v in old.items() if k not in ("seeds", "arms", "output_dir")}
         if before != key:
             raise UserError(
@@ -893,6 +899,28 @@ def progress(config: JiangTinyConfig) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def export_progress(run_dirs: list[str | Path], path: str | Path, machine: str = "") -> list[dict[str, Any]]:
+    """Write every started unit of these run directories (each with its ``profile.json``) to one JSONL file.
+
+    The file a session commits: finished units and the partial curves of units still running.
+    """
+    from pptrain_core.config import structure
+
+    records = []
+    for run_dir in run_dirs:
+        profile = _read_json(Path(run_dir) / "profile.json")
+        if profile is None:
+            continue
+        config = attrs.evolve(structure(profile, JiangTinyConfig, "$"), output_dir=str(run_dir))
+        for rec in progress(config):
+            rec["machine"] = machine or None
+            records.append(rec)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _append_jsonl(out, records)
+    return records
 
 
 def run_profile(
