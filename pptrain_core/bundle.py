@@ -89,6 +89,20 @@ _DTYPE_BYTES = {
 }  # fmt: skip
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file or a directory entry to disk (best effort: some systems cannot open a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

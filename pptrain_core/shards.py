@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from pptrain_core.bundle import fsync_path
 from pptrain_core.data import example_at
 from pptrain_core.errors import UserError
 
@@ -252,19 +253,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open a directory
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _progress(enabled: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -380,7 +368,7 @@ def write_shards(
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(out)
+    fsync_path(out)
     return manifest_path
 
 

@@ -30,6 +30,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pptrain_core.bundle import fsync_path
+
 MARKER = "pptrain_checkpoint.json"
 MARKER_FORMAT = 1
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -63,28 +65,15 @@ def _files(folder: Path) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def mark_complete(folder: Path, step: int) -> None:
     """Record ``folder`` as a complete checkpoint: its files are flushed, then the marker is written."""
     from pptrain_core.bundle import write_json_atomic
 
     files = _files(folder)
     for rel in files:
-        _fsync(folder / rel)
+        fsync_path(folder / rel)
     write_json_atomic(folder / MARKER, {"format": MARKER_FORMAT, "step": int(step), "files": files})
-    _fsync(folder)
+    fsync_path(folder)
 
 
 # --------------------------------------------------------------------------- verification

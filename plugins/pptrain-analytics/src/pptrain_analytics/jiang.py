@@ -512,9 +512,29 @@ def _phase1_callback(
     return Validation()
 
 
+def _unit_run(config: JiangTinyConfig, unit: Unit, unit_dir: Path, progress: bool, **phase: Any) -> Any:
+    """The ``RunConfig`` of a unit: its phase's optimisation settings, the unit's seed for data and
+    initialisation, checkpoints every ``save_every`` steps and resume from the newest complete one."""
+    from pptrain_core.training import RunConfig
+
+    return RunConfig(
+        output_dir=str(unit_dir / "run"),
+        data_seed=unit.seed,
+        model_seed=unit.seed,
+        eval_examples=0,
+        save_steps=config.save_every,
+        save_total_limit=1,
+        resume="auto",
+        dataloader_workers=config.dataloader_workers,
+        progress=progress,
+        export_bundle=False,
+        **phase,
+    )
+
+
 def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool) -> dict[str, Any]:
     from pptrain_core.data import VirtualDataset
-    from pptrain_core.training import PrePreTrainer, RunConfig
+    from pptrain_core.training import PrePreTrainer
 
     d = config.dyck
     task = phase1_task(config, unit.arm, registry)
@@ -528,27 +548,11 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         [e.tokens for e in VirtualDataset(dyck_built, seed=unit.seed, split="eval", length=d.val_sequences)]
     )
     callback = _phase1_callback(unit_dir, val, plain, k, d.eval_every, unit.arm == "dyck")
-    run = RunConfig(
-        output_dir=str(unit_dir / "run"),
-        max_steps=d.steps,
-        batch_size=d.batch_size,
-        lr=d.lr,
-        schedule="constant",
-        warmup_steps=0,
-        weight_decay=d.weight_decay,
-        weight_decay_scope="all",
-        max_grad_norm=d.max_grad_norm,
-        data_seed=unit.seed,
-        model_seed=unit.seed,
+    run = _unit_run(
+        config, unit, unit_dir, progress, max_steps=d.steps, batch_size=d.batch_size, lr=d.lr, schedule="constant",
+        warmup_steps=0, weight_decay=d.weight_decay, weight_decay_scope="all", max_grad_norm=d.max_grad_norm,
         logging_steps=d.eval_every,
-        eval_examples=0,
-        save_steps=config.save_every,
-        save_total_limit=1,
-        resume="auto",
-        dataloader_workers=config.dataloader_workers,
-        progress=progress,
-        export_bundle=False,
-    )
+    )  # fmt: skip
     t0 = time.perf_counter()
     fit = PrePreTrainer(task, phase1_adapter(config, registry), run, callbacks=[callback], registry=registry).fit()
     best = _read_json(unit_dir / "best.json") or {}
@@ -651,7 +655,7 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
     from pptrain_analytics.metric_specs import FinetuneProbeConfig
     from pptrain_core.data import VirtualDataset
     from pptrain_core.errors import UserError
-    from pptrain_core.training import PrePreTrainer, RunConfig
+    from pptrain_core.training import PrePreTrainer
     from pptrain_core.transfer import build_policy
 
     n = config.needle
@@ -692,26 +696,10 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
     mask = np.stack([e.loss_mask for e in examples])
     pairs = np.array([e.meta["pairs"] for e in examples])
     callback = _needle_callback(unit_dir, tokens, mask, pairs, n.eval_every)
-    run = RunConfig(
-        output_dir=str(unit_dir / "run"),
-        max_steps=n.steps,
-        batch_size=n.batch_size,
-        lr=n.lr,
-        schedule="cosine",
-        warmup_steps=n.warmup_steps,
-        weight_decay=n.weight_decay,
-        max_grad_norm=1.0,
-        data_seed=unit.seed,
-        model_seed=unit.seed,
-        logging_steps=n.eval_every,
-        eval_examples=0,
-        save_steps=config.save_every,
-        save_total_limit=1,
-        resume="auto",
-        dataloader_workers=config.dataloader_workers,
-        progress=progress,
-        export_bundle=False,
-    )
+    run = _unit_run(
+        config, unit, unit_dir, progress, max_steps=n.steps, batch_size=n.batch_size, lr=n.lr, schedule="cosine",
+        warmup_steps=n.warmup_steps, weight_decay=n.weight_decay, max_grad_norm=1.0, logging_steps=n.eval_every,
+    )  # fmt: skip
     t0 = time.perf_counter()
     fit = PrePreTrainer(resolved, _Prebuilt(target_adapter, target), run, callbacks=[callback], registry=registry).fit()
     curve = _read_jsonl(unit_dir / "curve.jsonl")
