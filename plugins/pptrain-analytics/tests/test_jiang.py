@@ -426,3 +426,12 @@ def test_a_run_directory_from_before_a_new_setting_still_resumes(tmp_path):
     path.write_text(json.dumps(old))
     with pytest.raises(UserError, match="other settings"):
         jiang._check_same_profile(cfg)
+
+
+def test_the_bigram_line_counts_closes_right_after_their_open():
+    # k = 2: "(0 )0 (0 (1 )1 )0": two of the three closes follow their open directly
+    seqs = np.array([[0, 2, 0, 1, 3, 2]])
+    assert jiang.adjacent_close_baseline(seqs, 2) == pytest.approx(2 / 3 + (1 / 3) / 2)
+    # on the profile's data the line is about 0.54: what a model that learned only the bigram scores
+    line = jiang.adjacent_close_baseline(_dyck_sequences(64), 16)
+    assert 0.5 < line < 0.58
