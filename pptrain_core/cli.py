@@ -101,6 +101,19 @@ def list_tasks(as_json: bool = JSON_OPT) -> None:
         con.print(f"[yellow]{len(broken)} plugin(s) failed to load; `pptrain plugins` says why.[/yellow]")
 
 
+
+@app.command("tasks", hidden=True)
+def tasks_alias(
+    task: str | None = typer.Argument(None, help="A family: list its presets (as `pptrain presets TASK`)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """pptrain 0.3.0's spelling of `list-tasks` (and, with a family, of `presets TASK`)."""
+    if task is None:
+        list_tasks(as_json)
+    else:
+        presets(task, as_json)
+
+
 @app.command("plugins")
 def plugins(as_json: bool = JSON_OPT) -> None:
     """List every discovered plugin with its status (loaded, broken, disabled) and why."""
@@ -363,6 +376,9 @@ def fit(
         None, "--set", help="Override a job value by its path, e.g. --set run.max_steps=50 (repeatable)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+    eval_config: str | None = typer.Option(
+        None, "--eval-config", help="Eval file run after training: text perplexity, metrics (see configs/)."
+    ),
 ) -> None:
     """Pre-pretrain a model on a task; writes a run directory and a transfer bundle.
 
@@ -372,6 +388,10 @@ def fit(
     from pptrain_core.training.trainer import PrePreTrainer
 
     resolved, adapter, run = load_job(config, overrides)
+    if eval_config is not None:
+        from pptrain_core.evalconfig import load_eval_config, run_eval_config
+
+        evals = load_eval_config(eval_config)  # a bad eval file fails before training
     if int(os.environ.get("RANK", "0")) == 0:  # other ranks would race rank 0's first files
         from pptrain_core.outputs import check_output_dir
 
@@ -390,6 +410,8 @@ def fit(
         "loss_curve": str(result.run_dir / "loss_curve.png"),
         **result.summary,
     }
+    if eval_config is not None:
+        info["eval"] = run_eval_config(evals, result, adapter)
     if as_json:
         _emit_json(info)
         return
