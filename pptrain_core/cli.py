@@ -101,7 +101,6 @@ def list_tasks(as_json: bool = JSON_OPT) -> None:
         con.print(f"[yellow]{len(broken)} plugin(s) failed to load; `pptrain plugins` says why.[/yellow]")
 
 
-
 @app.command("tasks", hidden=True)
 def tasks_alias(
     task: str | None = typer.Argument(None, help="A family: list its presets (as `pptrain presets TASK`)."),
