@@ -20,7 +20,14 @@ PLUGINS = sorted(
     p.name.removeprefix("pptrain-") for p in (ROOT / "plugins").glob("pptrain-*") if (p / "pyproject.toml").exists()
 )
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-TEST_ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+#: pptrain's own cache (tokenizers, token arrays) goes under .nox, never into the user's
+#: ~/.cache/pptrain; pytest runs get a fresh temporary one from the core's pytest plugin.
+TEST_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+    "PPTRAIN_CACHE_DIR": str(ROOT / ".nox" / "pptrain-cache"),
+}
 
 nox.options.sessions = ["lint", "core", "plugin", "template", "integration"]
 nox.options.reuse_existing_virtualenvs = False
@@ -31,7 +38,10 @@ def _install(session: nox.Session, *paths: str) -> None:
 
 
 def _pytest(session: nox.Session, *targets: str) -> None:
-    session.run("python", "-m", "pytest", "--import-mode=importlib", "-q", *targets, *session.posargs, env=TEST_ENV)
+    # -rs: say why anything was skipped (a skip in CI is a missing dependency until shown otherwise)
+    session.run(
+        "python", "-m", "pytest", "--import-mode=importlib", "-q", "-rs", *targets, *session.posargs, env=TEST_ENV
+    )
 
 
 @nox.session

@@ -61,6 +61,39 @@ def _overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from pptrain_core import __version__
+
+    lines = [f"pptrain-core {__version__} (Python {sys.version.split()[0]})"]
+    seen: set[str] = set()
+    for record in _registry().plugins:
+        dist = record.distribution or record.name
+        if record.core or dist in seen:
+            continue
+        seen.add(dist)
+        status = "" if record.status == "loaded" else f" ({record.status})"
+        lines.append(f"  {dist} {record.version or '?'}{status}")
+    if len(lines) > 1:
+        lines.insert(1, "plugins:")
+    sys.stdout.write("\n".join(lines) + "\n")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the versions of pptrain-core and of every installed plugin, and exit.",
+    ),
+) -> None:
+    pass
+
+
 # --------------------------------------------------------------------------- listings
 
 
@@ -99,6 +132,12 @@ def list_tasks(as_json: bool = JSON_OPT) -> None:
     broken = [p for p in reg.plugins if p.status == "broken"]
     if broken:
         con.print(f"[yellow]{len(broken)} plugin(s) failed to load; `pptrain plugins` says why.[/yellow]")
+    clashes = sorted({c.name for c in reg.unresolved() if c.hook == "register_tasks"})
+    if clashes:
+        con.print(
+            f"[yellow]{len(clashes)} task name(s) registered by two plugins are not used ({', '.join(clashes)}); "
+            "`pptrain plugins` says how to choose.[/yellow]"
+        )
 
 
 @app.command("tasks", hidden=True)
@@ -129,9 +168,10 @@ def plugins(as_json: bool = JSON_OPT) -> None:
         detail = r["reason"] or "; ".join(
             f"{hook.removeprefix('register_')}: {', '.join(names)}" for hook, names in r["provides"].items()
         )
+        lines = [detail or "-"] + [f"conflict: {c['message']}" for c in r["conflicts"]]
         status = Text(r["status"], style=colors.get(r["status"], ""))
         dist = f"{r['distribution'] or '?'} {r['version'] or ''}".strip()
-        table.add_row(r["name"], dist, status, detail or "-")
+        table.add_row(Text(r["name"]), Text(dist), status, Text("\n".join(lines)))  # plugin text is not markup
     _console().print(table)
 
 
@@ -231,6 +271,8 @@ def sample(
 
     With --json, one JSON object per line: tokens, loss_mask, text, index, meta.
     """
+    from collections import OrderedDict
+
     from pptrain_core.data import example_at
     from pptrain_core.tasks import resolve
 
@@ -239,8 +281,9 @@ def sample(
     resolved = resolve(task, _overrides(overrides))
     built = resolved.build()
     con = None if as_json else _console()
+    blocks: OrderedDict = OrderedDict()  # one generation per block, as `generate` and training read
     for index in range(start, start + n):
-        ex = example_at(built, seed, split, index)
+        ex = example_at(built, seed, split, index, cache=blocks, cache_blocks=1)
         if as_json:
             record = {
                 "task": resolved.ref,
@@ -443,8 +486,11 @@ def build_app() -> typer.Typer:
     """The root app with plugin commands added (each plugin isolated), once per process."""
     global _commands_added
     if not _commands_added:
-        _registry().add_commands(app)
+        reg = _registry()
+        reg.add_commands(app)
         _commands_added = True
+        for note in reg.notices:  # a typo in a PPTRAIN_* variable: said once, never fatal
+            sys.stderr.write(f"warning: {note}.\n")
     return app
 
 
@@ -458,3 +504,6 @@ def main(argv: list[str] | None = None) -> None:
             message += "."
         sys.stderr.write(f"error: {message}\n")
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt as exc:  # Ctrl-C while plugins load: the message names the plugin
+        sys.stderr.write(f"error: {str(exc) or 'interrupted'}.\n")
+        sys.exit(130)

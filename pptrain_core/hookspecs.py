@@ -117,9 +117,12 @@ def register_metrics(register: Callable[[MetricSpec], None]) -> None:
 def register_commands(app: Any) -> None:
     """Add sub-commands to the ``pptrain`` Typer application.
 
-    :param app: the root ``typer.Typer``; call ``app.command()(function)`` or
-        ``app.add_typer(sub_app, name=...)``. Import heavy code inside the command body,
-        not at module level, so ``pptrain --help`` stays fast.
+    :param app: a ``typer.Typer`` of the plugin's own; call ``app.command()(function)``
+        or ``app.add_typer(sub_app, name=...)``. The loader then builds each command and
+        moves it into the root ``pptrain`` app, except one named like a core command
+        (reserved) or like another distribution's (withheld until the user picks one
+        with ``PPTRAIN_PREFER``). Import heavy code inside the command body, not at
+        module level, so ``pptrain --help`` stays fast.
 
     Example::
 

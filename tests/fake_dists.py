@@ -44,3 +44,39 @@ def make_dist(
     lines += [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
     (info / "entry_points.txt").write_text(f"[pptrain]\n{ep_name or dist} = {module}\n")
+
+
+#: Two tasks: ``{task}`` (maybe claimed by another distribution too) and ``{own}``.
+TWO_TASKS = """
+import attrs
+from pptrain_core import TaskSpec, hookimpl
+
+
+@attrs.frozen
+class Cfg:
+    n: int = 3
+
+
+@hookimpl
+def register_tasks(register):
+    for name in ("{task}", "{own}"):
+        register(TaskSpec(name=name, summary="from {module}", config_cls=Cfg, factory="{module}_impl:build"))
+"""
+
+#: Commands named ``{names}`` (comma-separated); each prints ``{module}:<name>``.
+COMMANDS = """
+from pptrain_core import hookimpl
+
+
+def _make(name):
+    def command():
+        print("{module}:" + name)
+
+    return command
+
+
+@hookimpl
+def register_commands(app):
+    for name in "{names}".split(","):
+        app.command(name)(_make(name))
+"""

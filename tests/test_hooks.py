@@ -122,8 +122,13 @@ def test_hook_register_commands(pptrain_register, capsys):
 
     pptrain_register(P(), name="cmd")
     app = typer.Typer()
+
+    @app.callback()
+    def root() -> None:  # a root with sub-commands, however many plugins add (as pptrain's own app)
+        pass
+
     get_registry().add_commands(app)
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(app, ["--name", "there"])
+    result = CliRunner().invoke(app, ["hello-test", "--name", "there"])
     assert result.exit_code == 0 and "hello there" in result.output

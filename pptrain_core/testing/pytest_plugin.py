@@ -6,14 +6,41 @@
 * ``pptrain_register(obj, name="test-plugin")``: register a plugin object for one test, on
   top of the installed plugins, as the process-wide registry the CLI uses.
 * ``pptrain_clean_registry``: a process-wide registry holding only the core's built-ins.
+
+While pytest runs, ``PPTRAIN_CACHE_DIR`` points at a fresh temporary directory (removed
+afterwards), so no test reads from or writes into the user's cache (``~/.cache/pptrain``
+or their own ``PPTRAIN_CACHE_DIR``).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+
+CACHE_ENV = "PPTRAIN_CACHE_DIR"
+_saved_cache: list[tuple[str | None, str]] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    temporary = tempfile.mkdtemp(prefix="pptrain-test-cache-")
+    _saved_cache.append((os.environ.get(CACHE_ENV), temporary))
+    os.environ[CACHE_ENV] = temporary
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not _saved_cache:
+        return
+    previous, temporary = _saved_cache.pop()
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
+    shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _candidates(plugins: Mapping[str, Any] | None):

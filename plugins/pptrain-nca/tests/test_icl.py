@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import transformers  # the test extra declares it: missing, it fails the session, never skips
 
 from pptrain_core.config import structure
 from pptrain_core.data import example_at
@@ -19,7 +20,6 @@ from pptrain_nca.icl import NCAIclMetric
 from pptrain_nca.specs import NCA, NCA_ICL, NCAConfig, NCAIclConfig
 from pptrain_nca.task import NCATask
 
-transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)
 
 

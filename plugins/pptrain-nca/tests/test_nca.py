@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import re
 
 import attrs
 import numpy as np
@@ -357,3 +358,37 @@ def test_stats_and_rendering():
     console = Console(record=True, width=200, color_system="truecolor")
     console.print(task.render_rich(ex))
     assert "██" in console.export_text()
+
+
+def _grid_rows(grid) -> list[str]:
+    return ["".join(str(int(v)) for v in row) for row in grid]
+
+
+def test_rich_view_writes_digits_where_there_is_no_colour():
+    from rich.console import Console
+
+    task = build("smoke")
+    ex = example_at(task, 0, "train", 0)
+    frames = task.frames_of(ex.tokens)
+    for console in (
+        Console(file=io.StringIO(), width=200),  # a pipe or a file
+        Console(file=io.StringIO(), width=200, force_terminal=True, no_color=True),  # NO_COLOR
+    ):
+        console.print(task.render_rich(ex))
+        text = re.sub(r"\x1b\[[0-9;]*m", "", console.file.getvalue())  # NO_COLOR keeps bold and dim
+        assert "██" not in text  # today: every cell is the same block without colour
+        lines = [line.split() for line in text.splitlines()]
+        for f, grid in enumerate(frames):  # frame f is column f of every grid row, side by side
+            assert [row[f] for row in lines[1 : 1 + len(grid)]] == _grid_rows(grid)
+
+
+def test_piped_sample_prints_digit_grids(capsys):
+    from pptrain_core.cli import main
+
+    try:
+        main(["sample", "nca:smoke", "-n", "1"])
+    except SystemExit as exc:
+        assert not exc.code
+    out = capsys.readouterr().out
+    first = _grid_rows(build("smoke").frames_of(example_at(build("smoke"), 0, "train", 0).tokens)[0])
+    assert "██" not in out and all(row in out for row in first)

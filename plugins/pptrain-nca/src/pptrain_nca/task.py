@@ -383,19 +383,8 @@ class NCATask(Task):
         return "\n".join(lines)
 
     def render_rich(self, example: Example) -> Any:
-        """Frames as small coloured grids, side by side (rich renderable)."""
-        from rich.columns import Columns
-        from rich.text import Text
-
-        panels = []
-        for f, grid in enumerate(self.frames_of(example.tokens)):
-            text = Text(f"t={f}{' (no loss)' if f < self.config.loss_free_frames else ''}\n", style="dim")
-            for row in grid:
-                for v in row:
-                    text.append("██", style=PALETTE[int(v) % len(PALETTE)])
-                text.append("\n")
-            panels.append(text)
-        return Columns(panels, padding=(0, 2))
+        """Frames side by side: coloured cells on a colour terminal, digits elsewhere (rich renderable)."""
+        return GridView(self.frames_of(example.tokens), self.config.loss_free_frames, self.config.num_states)
 
     # ----------------------------------------------------------------- statistics
 
@@ -441,6 +430,39 @@ class NCATask(Task):
             "top10_patch_share": float(np.sort(counts)[::-1][:10].sum() / counts.sum()),
             "rank_frequency_slope": _rank_slope(counts),
         }
+
+
+@attrs.frozen(eq=False)
+class GridView:
+    """NCA frames for a rich console, side by side.
+
+    Coloured blocks only where the console shows colour; piped into a file or another
+    program (or under ``NO_COLOR``) every block would look the same, so each cell is
+    written as its state's digit instead.
+    """
+
+    frames: list[np.ndarray]
+    loss_free_frames: int
+    num_states: int
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.columns import Columns
+        from rich.text import Text
+
+        colour = console.color_system is not None and not console.no_color
+        sep = "" if self.num_states <= 10 else " "
+        panels = []
+        for f, grid in enumerate(self.frames):
+            text = Text(f"t={f}{' (no loss)' if f < self.loss_free_frames else ''}\n", style="dim")
+            for row in grid:
+                if colour:
+                    for v in row:
+                        text.append("██", style=PALETTE[int(v) % len(PALETTE)])
+                else:
+                    text.append(sep.join(str(int(v)) for v in row))
+                text.append("\n")
+            panels.append(text)
+        yield Columns(panels, padding=(0, 2))
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
