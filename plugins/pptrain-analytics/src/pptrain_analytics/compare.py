@@ -236,7 +236,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Rewrite ``path`` with one JSON object per line, atomically (several processes may write it)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
         for rec in records:
             f.write(json.dumps(rec) + "\n")

@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from pptrain_analytics.compare import _write_jsonl
 from pptrain_core.config import at_least, in_range, one_of
 
 REPO = "zlshinnick/procedural-pretraining@5356d9e"
@@ -295,15 +296,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    """Rewrite ``path`` with ``records`` (atomically)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -519,7 +511,7 @@ def _phase1_callback(
                     dyck_token_accuracy=plain["token_accuracy"],
                 )
             self.records.append(rec)
-            _append_jsonl(curve_path, self.records)
+            _write_jsonl(curve_path, self.records)
             if step > 0 and rec["val_accuracy"] > self.best["val_accuracy"]:
                 tmp = unit_dir / f".best.safetensors.tmp-{os.getpid()}"
                 save_weights(model, tmp)
@@ -655,7 +647,7 @@ def _needle_callback(unit_dir: Path, tokens: np.ndarray, mask: np.ndarray, pairs
         def _measure(self, model: Any, step: int) -> None:
             pred = predict_next(model, tokens, batch_size=1000)
             self.records.append({"step": step, **needle_scores(pred, tokens, mask, pairs)})
-            _append_jsonl(curve_path, self.records)
+            _write_jsonl(curve_path, self.records)
 
     return NeedleCurve()
 
@@ -815,6 +807,7 @@ def run_units(
     reg = registry or get_registry()
     _check_same_profile(config)
     done: list[dict[str, Any]] = []
+    planned = set(units(config))  # a needle unit waits only for a phase-1 unit this run has
     while True:
         pending = [u for u in units(config) if not is_done(config, u) and (not only or u.name in only)]
         if not pending or (max_units is not None and len(done) >= max_units):
@@ -822,7 +815,7 @@ def run_units(
         ran = False
         for unit in pending:
             need = unit.needs()
-            if need is not None and need in config_units(config) and not is_done(config, need):
+            if need is not None and need in planned and not is_done(config, need):
                 continue
             path = unit_dir(config, unit)
             if not claim(path):
@@ -862,10 +855,6 @@ def run_units(
     return done
 
 
-def config_units(config: JiangTinyConfig) -> set[Unit]:
-    return set(units(config))
-
-
 def _collect(config: JiangTinyConfig) -> list[dict[str, Any]]:
     """``results.jsonl``: one line per finished unit, in unit order (the raw data of the report)."""
     records = []
@@ -873,7 +862,7 @@ def _collect(config: JiangTinyConfig) -> list[dict[str, Any]]:
         res = _read_json(unit_dir(config, unit) / "result.json")
         if res and res.get("status") == "ok":
             records.append(res)
-    _append_jsonl(Path(config.output_dir) / "results.jsonl", records)
+    _write_jsonl(Path(config.output_dir) / "results.jsonl", records)
     return records
 
 
@@ -926,7 +915,7 @@ def export_progress(run_dirs: list[str | Path], path: str | Path, machine: str =
             records.append(rec)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _append_jsonl(out, records)
+    _write_jsonl(out, records)
     return records
 
 
