@@ -435,3 +435,18 @@ def test_the_bigram_line_counts_closes_right_after_their_open():
     # on the profile's data the line is about 0.54: what a model that learned only the bigram scores
     line = jiang.adjacent_close_baseline(_dyck_sequences(64), 16)
     assert 0.5 < line < 0.58
+
+
+def test_unit_with_workers_runs_only_the_named_units_in_worker_processes(tmp_path):
+    # `--unit` used to drop `--workers` silently (one process ran every named unit in turn)
+    out = tmp_path / "w"
+    result = CliRunner().invoke(
+        _app(),
+        ["replicate", "--profile", "jiang-tiny", "--variant", "smoke", "--seeds", "0,1", "--output-dir", str(out),
+         "--device", "cpu", "--workers", "2", "--unit", "phase1/dyck/seed-0", "--unit", "phase1/dyck/seed-1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    done = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("**/result.json"))
+    assert done == ["phase1/dyck/seed-0", "phase1/dyck/seed-1"]
+    pids = {json.loads((out / d / "result.json").read_text()).get("pid") for d in done}
+    assert os.getpid() not in pids

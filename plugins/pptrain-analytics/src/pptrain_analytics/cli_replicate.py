@@ -52,13 +52,9 @@ def _jiang(
             raise UserError(f"--unit {name!r} is not a unit of this run{did_you_mean(name, known)}")
     jiang.use_device(device)
     log = (lambda _msg: None) if as_json else print
-    if units:
-        jiang.run_units(config, progress=not as_json, only=list(units), log=log)
-        from pptrain_analytics.jiang_report import write_report
-
-        summary = write_report(Path(config.output_dir))
-    else:
-        summary = jiang.run_profile(config, workers=workers, progress=not as_json, log=log)
+    summary = jiang.run_profile(
+        config, workers=workers, progress=not as_json, log=log, only=list(units) if units else None
+    )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
         return

@@ -834,6 +834,7 @@ def run_units(
                     result = {"unit": unit.name, "phase": unit.phase, "arm": unit.arm, "seed": unit.seed,
                               "status": "failed", "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
                 result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                result["pid"] = os.getpid()
                 _write_json(path / "result.json", result)
                 if result["status"] == "ok":
                     _collect(config)
@@ -920,22 +921,29 @@ def export_progress(run_dirs: list[str | Path], path: str | Path, machine: str =
 
 
 def run_profile(
-    config: JiangTinyConfig, *, workers: int = 1, registry: Any = None, progress: bool = True, log: Any = print
+    config: JiangTinyConfig,
+    *,
+    workers: int = 1,
+    registry: Any = None,
+    progress: bool = True,
+    log: Any = print,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the profile with ``workers`` processes, then write the report; returns the summary."""
+    """Run the profile (or just the units named in ``only``) with ``workers`` processes,
+    then write the report; returns the summary."""
     if workers > 1:
         import subprocess
         import sys
 
         _check_same_profile(config)
-        cmd = [sys.executable, "-m", "pptrain_analytics.jiang", json.dumps(_plain(config))]
+        cmd = [sys.executable, "-m", "pptrain_analytics.jiang", json.dumps(_plain(config)), *(only or [])]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
         codes = [p.wait() for p in procs]
         if any(codes):
             log(f"jiang-tiny: worker exit codes {codes}")
     else:
-        run_units(config, registry=registry, progress=progress, log=log)
+        run_units(config, registry=registry, progress=progress, log=log, only=only)
     from pptrain_analytics.jiang_report import write_report
 
     return write_report(Path(config.output_dir))
