@@ -450,3 +450,24 @@ def test_unit_with_workers_runs_only_the_named_units_in_worker_processes(tmp_pat
     assert done == ["phase1/dyck/seed-0", "phase1/dyck/seed-1"]
     pids = {json.loads((out / d / "result.json").read_text()).get("pid") for d in done}
     assert os.getpid() not in pids
+
+
+def test_phase1_weights_load_from_both_safetensors_layouts(tmp_path):
+    # save_weights stores a tied head once, as the token embedding; safetensors.torch.save_model
+    # keeps one name of a shared tensor (here the head) and records the other in the metadata
+    from safetensors.torch import save_model
+
+    cfg = jiang.make_config("smoke", output_dir=str(tmp_path / "r"), seeds=[0])
+    adapter, task = jiang.phase1_adapter(cfg), jiang.phase1_task(cfg, "dyck")
+    vocab = task.build().vocab.size
+    src = adapter.build(vocab, seed=0)
+    with torch.no_grad():
+        src.get_input_embeddings().weight.add_(1.0)  # unlike any fresh initialisation
+    for name, write in (("ours", jiang.save_weights), ("save_model", lambda m, p: save_model(m, str(p)))):
+        path = tmp_path / f"{name}.safetensors"
+        write(src, path)
+        dst = adapter.build(vocab, seed=1)
+        jiang.load_weights(dst, path)
+        for key, value in src.state_dict().items():
+            assert torch.equal(dst.state_dict()[key], value), (name, key)
+        assert dst.get_output_embeddings().weight is dst.get_input_embeddings().weight  # still tied

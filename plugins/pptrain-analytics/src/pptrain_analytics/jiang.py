@@ -462,9 +462,18 @@ def save_weights(model: Any, path: Path) -> None:
 
 def load_weights(model: Any, path: Path) -> None:
     """Load :func:`save_weights`' file; every tensor of the model must be there (a tied head follows its embedding)."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    result = model.load_state_dict(load_file(str(path)), strict=False)
+    tensors = load_file(str(path))
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    # ``safetensors.torch.save_model`` stores a shared tensor once and records each dropped
+    # name as metadata ``{dropped: kept}``: restore those names
+    for dropped, kept in meta.items():
+        if dropped not in tensors and kept in tensors:
+            tensors[dropped] = tensors[kept]
+    result = model.load_state_dict(tensors, strict=False)
     missing = [k for k in result.missing_keys if k != "lm_head.weight"]
     if missing or result.unexpected_keys:
         raise ValueError(f"{path} does not fit the model (missing {missing}, unexpected {result.unexpected_keys})")
