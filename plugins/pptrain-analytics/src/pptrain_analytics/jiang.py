@@ -832,6 +832,8 @@ def run_units(
             try:
                 if is_done(config, unit):
                     continue
+                for stale in ("result.json", "error.log"):  # an earlier failed attempt's
+                    (path / stale).unlink(missing_ok=True)
                 log(f"jiang-tiny: {unit.name} ...")
                 try:
                     fn = run_phase1 if unit.phase == "phase1" else run_needle
