@@ -16,11 +16,18 @@ Its settings: the same preset numbers (grid 12, 10 states, patch 2, temperature 
 burn-in 10, 10-frame probe, the same band), ``rule_count = sequence_count = N``,
 generated with its own ``NCATask._generate_examples_for_split`` (which draws the rule
 pool, then one rollout per sequence, in numpy, one simulation at a time).
+
+``--device cuda`` runs ours on a GPU (the config's ``device`` field; 0.3.0 stays on the
+CPU); ``--network symmetric`` times the 10-channel network. ``--compare-devices N`` only
+prints, as JSON, :func:`pptrain_nca.rollout.compare_devices` for each preset (``N`` rules
+and ``N`` examples, ``--device`` against the CPU) and exits: the float-arithmetic check
+to run on a GPU machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -34,6 +41,7 @@ from _common import add_doc_arg, tee_section
 
 from pptrain_core.config import structure
 from pptrain_core.data import VirtualDataset
+from pptrain_nca.rollout import compare_devices
 from pptrain_nca.specs import NCA, NCAConfig
 
 PRESETS = ("paper_web_text", "paper_code")
@@ -43,10 +51,14 @@ def _list(batch):
     return batch
 
 
+#: ``device`` and ``network`` of our config (set from the command line).
+OURS = {"device": "cpu", "network": "official"}
+
+
 def ours(preset: str, n: int, *, workers: int = 0, mode: str = "single", seed: int = 0) -> float:
     """Tokens/s of ours for ``n`` sequences with ``n`` fresh rules (``mode``: how work is spread)."""
     cfg = structure(dict(NCA.preset(preset).values), NCAConfig)
-    cfg = attrs.evolve(cfg, num_rules=n, sims_per_epoch=n, probe_workers=workers if mode == "probe_pool" else 0)
+    cfg = attrs.evolve(cfg, num_rules=n, sims_per_epoch=n, probe_workers=workers if mode == "probe_pool" else 0, **OURS)
     task = NCA.build(cfg)
     ds = VirtualDataset(task, seed=seed, split="train", length=n)
     t0 = time.perf_counter()
@@ -117,8 +129,19 @@ def main() -> None:
     ap.add_argument("--ref-path", default="/tmp/pptrain030")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the single-process rows")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
+    ap.add_argument("--device", default="cpu", help="our config's device: cpu, cuda, cuda:N or auto")
+    ap.add_argument("--network", default="official", choices=("official", "symmetric"))
+    ap.add_argument("--compare-devices", type=int, default=0, metavar="N", help="print compare_devices and exit")
     add_doc_arg(ap)
     args = ap.parse_args()
+    OURS.update(device=args.device, network=args.network)
+    if args.compare_devices:
+        torch.set_num_threads(args.threads)
+        for preset in PRESETS:
+            cfg = attrs.evolve(structure(dict(NCA.preset(preset).values), NCAConfig), network=args.network)
+            n = args.compare_devices
+            print(json.dumps({"preset": preset, **compare_devices(cfg, device=args.device, rules=n, examples=n)}))
+        return
     with tee_section(args.doc, "nca", args.ref_path, __doc__):
         _main(args)
 
@@ -146,7 +169,7 @@ def _main(args) -> None:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{args.threads} torch thread(s); {date.today().isoformat()}; load average {load:.1f} at the end.",
         f"Command: `python benchmarks/bench_nca.py --n {args.n} --n-ref {args.n_ref} --repeats {args.repeats} "
-        f"--workers {args.workers}`.",
+        f"--workers {args.workers} --device {args.device} --network {args.network}`.",
         f"Every sequence needs a freshly filtered rule (pool = sequences); ours: {args.n} sequences, "
         f"pptrain 0.3.0: {args.n_ref} sequences, {args.repeats} interleaved repeats on fresh seeds (medians).",
         "",

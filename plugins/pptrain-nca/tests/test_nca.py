@@ -7,6 +7,7 @@ the official code's behaviour described there), never copied from our output.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import pickle
 import re
@@ -18,13 +19,20 @@ import torch
 
 from pptrain_core.config import FieldValueError, structure
 from pptrain_core.data import example_at
+from pptrain_core.errors import UserError
 from pptrain_core.testing.checks import parametrize_with_task_checks
 from pptrain_nca.rollout import (
     TRUNCATED_STD,
+    RuleWeights,
+    compare_devices,
     decode_patches,
+    frame_differences,
     frame_tokens,
     gzip_ratio,
     in_band,
+    neighbour_influence,
+    rollout,
+    rule_tables,
     sample_next,
     sample_rule,
 )
@@ -180,12 +188,136 @@ def test_accepted_rules_are_inside_the_band():
 # --------------------------------------------------------------------------- rules
 
 
-def test_lecun_normal_truncated_and_rescaled():
+@pytest.mark.parametrize(("network", "channels"), [("official", 12), ("symmetric", 10)])
+def test_lecun_normal_truncated_and_rescaled(network, channels):
+    # official: the channel axis is wrap-padded too, 12 input channels, fan-in 9 * 12 = 108;
+    # symmetric: 10 channels, fan-in 90. Later layers: fan-in 4 and 16. Zero biases (none stored).
     rng = np.random.default_rng(0)
-    w1 = np.concatenate([sample_rule(rng, 10).w1.ravel() for _ in range(300)])
-    std = np.sqrt(1 / 90)
-    assert np.abs(w1).max() <= 2 * std / TRUNCATED_STD + 1e-6
-    assert w1.var() == pytest.approx(1 / 90, rel=0.05)  # Flax rescales so the variance is 1/fan_in
+    rules = [sample_rule(rng, 10, network) for _ in range(300)]
+    assert rules[0].w1.shape == (3, 3, channels, 4)
+    assert rules[0].w2.shape == (4, 16) and rules[0].w3.shape == (16, 10)
+    for arr, fan_in in (
+        (np.concatenate([r.w1.ravel() for r in rules]), 9 * channels),
+        (np.concatenate([r.w2.ravel() for r in rules]), 4),
+        (np.concatenate([r.w3.ravel() for r in rules]), 16),
+    ):
+        std = np.sqrt(1 / fan_in)
+        assert np.abs(arr).max() <= 2 * std / TRUNCATED_STD + 1e-6  # truncated at 2 sigma of the raw normal
+        assert arr.var() == pytest.approx(1 / fan_in, rel=0.05)  # Flax rescales: variance exactly 1/fan_in
+
+
+def _reference_logits(rule, grid: np.ndarray, states: int, network: str) -> np.ndarray:
+    """The official forward pass as families.md 1.1 describes it, in float64: the unbatched
+    one-hot (H, W, S) is wrap-padded by 1 on every axis (official: the channel axis too,
+    giving S + 2 channels) or on the two grid axes only (symmetric), then a VALID 3x3 conv,
+    a 1x1 conv, ReLU and a 1x1 conv, all without bias."""
+    onehot = np.eye(states)[grid]
+    pad = 1 if network == "official" else ((1, 1), (1, 1), (0, 0))
+    x = np.pad(onehot, pad, mode="wrap")
+    h, w = grid.shape
+    w1 = rule.w1.astype(np.float64)
+    conv = sum(x[dy : dy + h, dx : dx + w] @ w1[dy, dx] for dy in range(3) for dx in range(3))
+    return np.maximum(conv @ rule.w2.astype(np.float64), 0.0) @ rule.w3.astype(np.float64)
+
+
+@pytest.mark.parametrize("network", ["official", "symmetric"])
+def test_one_step_matches_the_official_forward_pass(network):
+    states, size = 10, 12
+    rng = np.random.default_rng(3)
+    rules = [sample_rule(rng, states, network) for _ in range(24)]
+    grids = rng.integers(0, states, size=(24, size, size))
+    table, w3 = rule_tables(rules)
+    frames = rollout(table, w3, grids, None, num_states=states, burn_in=0, frames=2, identity_bias=0.0, temperature=0.0)
+    checked = 0
+    for rule, grid, got in zip(rules, grids, frames[:, 1], strict=True):
+        logits = _reference_logits(rule, grid, states, network)
+        top2 = np.sort(logits, axis=-1)[..., -2:]
+        clear = (top2[..., 1] - top2[..., 0] > 1e-4) | (logits == 0).all(axis=-1)  # no float near-tie
+        assert (got[clear] == logits.argmax(axis=-1)[clear]).all()
+        checked += int(clear.sum())
+    assert checked > 0.95 * 24 * size * size
+
+
+def test_official_network_gives_end_colours_more_influence():
+    # the channel wrap makes colours 0 and 9 act through two weight slices each, so setting a
+    # neighbour to 0 or 9 changes a cell's next state more often; the symmetric network has
+    # no favoured colour. 64 random rules on uniform grids (ratios seen over 8 seeds: official
+    # 1.10-1.13, symmetric 0.98-1.01).
+    out = {}
+    for network in ("official", "symmetric"):
+        rng = np.random.default_rng(11)
+        rules = [sample_rule(rng, 10, network) for _ in range(64)]
+        grids = rng.integers(0, 10, size=(64, 12, 12))
+        w1, w2, w3 = (np.stack([getattr(r, k) for r in rules]) for k in ("w1", "w2", "w3"))
+        changed, trials = neighbour_influence(w1, w2, w3, grids)
+        assert trials.min() > 50_000
+        out[network] = changed / trials
+    off, sym = out["official"], out["symmetric"]
+    assert off[0] > 1.06 * off[1:9].mean() and off[9] > 1.06 * off[1:9].mean()
+    assert min(off[0], off[9]) > off[1:9].max()
+    assert abs((sym[0] + sym[9]) / 2 / sym[1:9].mean() - 1) < 0.04
+    # a rule with a zero output layer never changes its mind: influence 0 for every colour
+    dead = RuleWeights(rules[0].w1, rules[0].w2, np.zeros_like(rules[0].w3))
+    changed, trials = neighbour_influence(dead.w1[None], dead.w2[None], dead.w3[None], grids[:1])
+    assert changed.sum() == 0 and trials.min() > 0
+
+
+def test_network_field_is_validated_and_recorded_in_presets():
+    with pytest.raises(FieldValueError, match="network"):
+        NCAConfig(network="wrapped")
+    for name in ("paper_web_text", "paper_math", "paper_code", "blog_20_30", "blog_40_50", "smoke"):
+        preset = NCA.preset(name)
+        assert preset.values["network"] == "official"
+        assert "108" in preset.provenance["network"].note or name == "smoke"
+    assert NCAConfig().network == "official"
+
+
+def test_paper_code_band_is_marked_as_readme_text():
+    prov = NCA.preset("paper_code").provenance["band_lower"]
+    assert prov.status != "verified" and "README" in prov.note and "no script" in prov.note
+    assert NCA.preset("paper_web_text").provenance["band_lower"].status == "verified"
+
+
+def test_model_vocab_size_pads_the_model_vocabulary_only():
+    base = build("smoke")
+    padded = build("smoke", model_vocab_size=64_000)
+    assert base.vocab.size == 258 and padded.vocab.size == 64_000
+    for i in (0, 9):
+        assert example_at(padded, 0, "train", i) == example_at(base, 0, "train", i)  # same tokens and mask
+    assert padded.vocab.name(256) == "<grid>" and padded.vocab.name(257) == "</grid>"
+    assert padded.vocab.name(258) == "<unused:258>" and padded.vocab.name(63_999) == "<unused:63999>"
+    with pytest.raises(FieldValueError, match="model_vocab_size"):
+        build("smoke", model_vocab_size=257)
+    assert build("paper_web_text", model_vocab_size=64_000).vocab.size == 64_000
+
+
+# Token hashes of fixed examples (sha256 of the int64 little-endian tokens, 16 hex digits).
+# SYMMETRIC: computed with the plugin *before* the ``network`` field existed (its only
+# network then); OFFICIAL: computed with the official network before the ``device`` work.
+# They pin that neither change altered the CPU output of the other.
+_PINNED = {
+    ("symmetric", "smoke", "train"): "6223afb76be65c45",
+    ("symmetric", "smoke", "eval"): "33d5051f349be905",
+    ("symmetric", "paper_web_text", "train"): "377d663e29a854e9",
+    ("official", "smoke", "train"): "f3147584b964849a",
+    ("official", "smoke", "eval"): "d9fafec57ff3679a",
+    ("official", "paper_web_text", "train"): "b9a276a3fdb14658",
+}
+
+
+def _token_hash(task: NCATask, split: str, indices: list[int]) -> str:
+    h = hashlib.sha256()
+    for i in indices:
+        h.update(np.ascontiguousarray(example_at(task, 0, split, i).tokens, dtype="<i8").tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(("network", "preset", "split"), list(_PINNED))
+def test_cpu_output_is_pinned(network, preset, split):
+    indices = [0, 1, 5, 70] if preset == "smoke" else [0, 3]
+    for device in ("cpu", "auto") if not torch.cuda.is_available() else ("cpu",):
+        task = build(preset, network=network, device=device)
+        assert _token_hash(task, split, indices) == _PINNED[(network, preset, split)]
 
 
 def test_rule_is_pure_function_of_slot_including_rejection_loop():
@@ -348,6 +480,8 @@ def test_stats_and_rendering():
     assert 0 <= stats["band_stability"] <= 1
     assert 0 < stats["distinct_patch_ids"] <= 256 and 0 < stats["top10_patch_share"] <= 1
     assert stats["rank_frequency_slope"] < 0
+    assert stats["network"] == "official" and len(stats["neighbour_influence"]) == 4
+    assert all(0 < v < 1 for v in stats["neighbour_influence"]) and stats["vocab_size"] == 258
     ex = example_at(task, 0, "train", 0)
     text = task.render(ex)
     assert text.count("<grid>") == 8 and text.splitlines()[1] == "".join(
@@ -392,3 +526,51 @@ def test_piped_sample_prints_digit_grids(capsys):
     out = capsys.readouterr().out
     first = _grid_rows(build("smoke").frames_of(example_at(build("smoke"), 0, "train", 0).tokens)[0])
     assert "██" not in out and all(row in out for row in first)
+
+
+# --------------------------------------------------------------------------- devices
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_user_error():
+    with pytest.raises(UserError, match=r"device 'cuda' needs a CUDA GPU.*set device to 'cpu'"):
+        build("smoke", device="cuda")
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
+        build("smoke", device="cuda:1")
+    assert build("smoke", device="auto").device == torch.device("cpu")
+
+
+def test_device_names_are_validated():
+    for bad in ("gpu", "cuda:x", "CPU", 0):
+        with pytest.raises(FieldValueError, match="device"):
+            NCAConfig(device=bad)
+    assert NCAConfig(device="cuda:0").device == "cuda:0"  # valid name; presence checked at build
+
+
+def test_compare_devices_counts_nothing_for_the_same_device():
+    cfg = build("smoke").config
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        report = compare_devices(cfg, device=device, reference="cpu", rules=16, examples=16)
+        assert report["probes"]["candidates"] == 16 and report["rollouts"]["frames"] == 16 * 8
+        if device == "cpu":  # the same code on the same device: bit for bit
+            assert report["probes"]["ratios_differing"] == 0 and report["search"]["slots_differing"] == 0
+            assert report["rollouts"]["frames_differing"] == 0 and report["rollouts"]["cells_differing"] == 0
+            assert report["probes"]["acceptance_device"] == report["probes"]["acceptance_reference"] > 0
+
+
+def test_frame_differences_counts_trajectories_frames_and_cells():
+    a = np.zeros((3, 4, 2, 2), dtype=np.int64)
+    b = a.copy()
+    b[1, 2, 0, 1] = 1  # trajectory 1 diverges at frame 2 ...
+    b[1, 3] = 1  # ... and stays different (4 cells)
+    counts = frame_differences(a, b)
+    assert counts == {
+        "trajectories": 3,
+        "trajectories_differing": 1,
+        "frames": 12,
+        "frames_differing": 2,
+        "cells_differing": 5,
+        "first_differing_frame_min": 2,
+    }
+    assert frame_differences(a, a)["first_differing_frame_min"] == -1

@@ -9,6 +9,11 @@ example's simulation from its own stream; a rule or a simulation is therefore th
 whether it is computed alone or in a batch; the
 rollout itself is a batched torch computation made only of gathers, element-wise ops
 and fixed-size reductions, so batching does not change a single bit of the result.
+
+Devices: every random draw (weights, grids, noise) and the lookup tables are computed on
+the CPU and then moved, and gzip runs on the CPU, so the ``device`` setting changes only
+where the float arithmetic of the rollout runs; :func:`compare_devices` counts the rules
+and frames that this changes.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import functools
 import gzip
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from pptrain_core.errors import UserError
 
 #: Flax's ``variance_scaling(..., "truncated_normal")`` divides the standard deviation by
 #: the std of a unit normal truncated to [-2, 2], so that the *truncated* draw has variance
@@ -28,6 +35,41 @@ TRUNCATED_STD = 0.87962566103423978
 
 HIDDEN = 16
 PERCEPTION = 4
+
+#: The two first-layer networks. ``official``: the official code wrap-pads the *unbatched*
+#: ``(H, W, states)`` one-hot on every axis, the channel axis included, so the 3x3 conv sees
+#: ``states + 2`` channels (a copy of the last colour before colour 0, a copy of colour 0
+#: after the last colour) and its kernel is ``3 x 3 x (states + 2) x 4`` (fan-in 108 for 10
+#: states). ``symmetric``: the ``states``-channel network the paper's text describes
+#: (fan-in 90), every colour entering through one weight slice.
+NETWORKS = ("official", "symmetric")
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device of the NCA ``device`` setting: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+
+    ``auto`` is ``cuda`` when torch sees a CUDA device, else ``cpu``. Asking for CUDA where
+    there is none is one :class:`UserError`, not a torch traceback.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"nca: device {name!r} needs a CUDA GPU, but torch sees none here; "
+                "set device to 'cpu' (the reference) or 'auto'"
+            )
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(
+                f"nca: device {name!r} does not exist (torch sees {torch.cuda.device_count()} CUDA devices); "
+                "use 'cuda' or a smaller index"
+            )
+        return dev
+    return torch.device(name)
 
 
 # --------------------------------------------------------------------------- rule weights
@@ -71,32 +113,62 @@ def truncated_normal_words(words: np.ndarray) -> np.ndarray:
     return np.clip(z, -2.0, 2.0, out=z)  # guards the last ulp of the quantile function only
 
 
-def rule_words(num_states: int) -> int:
+def input_channels(num_states: int, network: str = "official") -> int:
+    """Input channels of the first (3x3) conv: ``states + 2`` (official, channel axis wrapped) or ``states``."""
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
+    return num_states + 2 if network == "official" else num_states
+
+
+def rule_words(num_states: int, network: str = "official") -> int:
     """Raw words of one rule: one per weight (3x3 kernel, then 4->16, then 16->states)."""
-    return 9 * num_states * PERCEPTION + PERCEPTION * HIDDEN + HIDDEN * num_states
+    return 9 * input_channels(num_states, network) * PERCEPTION + PERCEPTION * HIDDEN + HIDDEN * num_states
 
 
-def rules_from_words(words: np.ndarray, num_states: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(K, rule_words)`` raw words to stacked weights ``w1 (K,3,3,S,4)``, ``w2 (K,4,16)``, ``w3 (K,16,S)``.
+def rules_from_words(
+    words: np.ndarray, num_states: int, network: str = "official"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(K, rule_words)`` raw words to stacked weights ``w1 (K,3,3,C,4)``, ``w2 (K,4,16)``, ``w3 (K,16,S)``.
 
-    Flax ``lecun_normal`` with fan-ins 9*states, 4 and 16: a truncated normal divided by
-    the std of the truncated unit normal, times ``1 / sqrt(fan_in)``.
+    ``C`` is :func:`input_channels` (``S + 2`` for the official network). Flax
+    ``lecun_normal`` with fan-ins ``9 * C``, 4 and 16: a truncated normal divided by the
+    std of the truncated unit normal, times ``1 / sqrt(fan_in)``.
     """
     k = words.shape[0]
     s = num_states
-    n1, n2 = 9 * s * PERCEPTION, PERCEPTION * HIDDEN
+    c = input_channels(s, network)
+    n1, n2 = 9 * c * PERCEPTION, PERCEPTION * HIDDEN
     z = truncated_normal_words(words) / TRUNCATED_STD
-    w1 = (z[:, :n1] * np.sqrt(1.0 / (9 * s))).reshape(k, 3, 3, s, PERCEPTION)
+    w1 = (z[:, :n1] * np.sqrt(1.0 / (9 * c))).reshape(k, 3, 3, c, PERCEPTION)
     w2 = (z[:, n1 : n1 + n2] * np.sqrt(1.0 / PERCEPTION)).reshape(k, PERCEPTION, HIDDEN)
     w3 = (z[:, n1 + n2 :] * np.sqrt(1.0 / HIDDEN)).reshape(k, HIDDEN, s)
     return w1.astype(np.float32), w2.astype(np.float32), w3.astype(np.float32)
 
 
-def sample_rule(rng: np.random.Generator, num_states: int) -> RuleWeights:
+def sample_rule(rng: np.random.Generator, num_states: int, network: str = "official") -> RuleWeights:
     """Fresh untrained network weights (Flax ``lecun_normal``) from ``rng``'s next raw words."""
-    words = rng.bit_generator.random_raw(rule_words(num_states)).reshape(1, -1)
-    w1, w2, w3 = rules_from_words(words, num_states)
+    words = rng.bit_generator.random_raw(rule_words(num_states, network)).reshape(1, -1)
+    w1, w2, w3 = rules_from_words(words, num_states, network)
     return RuleWeights(w1[0], w2[0], w3[0])
+
+
+def state_kernel(w1: np.ndarray, num_states: int) -> np.ndarray:
+    """The first-layer kernel seen by a one-hot state: ``(..., 3, 3, C, 4)`` to ``(..., 3, 3, S, 4)``.
+
+    For the official network (``C = S + 2``) a cell of colour ``s`` lights input channel
+    ``s + 1``, and also channel ``S + 1`` when ``s = 0`` and channel 0 when ``s = S - 1``
+    (the wrapped copies), so colours 0 and ``S - 1`` act through the sum of two slices.
+    A symmetric kernel (``C = S``) is returned unchanged.
+    """
+    c = w1.shape[-2]
+    if c == num_states:
+        return w1
+    if c != num_states + 2:
+        raise ValueError(f"first-layer kernel has {c} input channels; expected {num_states} or {num_states + 2}")
+    eff = w1[..., 1 : num_states + 1, :].copy()
+    eff[..., 0, :] += w1[..., num_states + 1, :]
+    eff[..., num_states - 1, :] += w1[..., 0, :]
+    return eff
 
 
 def rule_tables(rules: list[RuleWeights], device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,18 +182,61 @@ def rule_tables(rules: list[RuleWeights], device: str | torch.device = "cpu") ->
 def stacked_tables(
     w1: np.ndarray, w2: np.ndarray, w3: np.ndarray, device: str | torch.device = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lookup tables for stacked weights ``w1 (B,3,3,S,4)``, ``w2 (B,4,16)``, ``w3 (B,16,S)``.
+    """Lookup tables for stacked weights ``w1 (B,3,3,C,4)``, ``w2 (B,4,16)``, ``w3 (B,16,S)``.
 
     The input is one-hot and the first two layers are linear, so the pre-ReLU hidden
-    vector of a cell is ``sum over the 9 neighbours of (w1[dy, dx, s_neighbour] @ w2)``.
-    Returns ``table (B, 9*states, 16)`` and ``w3 (B, 16, states)``.
+    vector of a cell is ``sum over the 9 neighbours of (k[dy, dx, s_neighbour] @ w2)``,
+    ``k`` the per-state kernel of :func:`state_kernel` (``C`` is ``S`` or ``S + 2``).
+    Returns ``table (B, 9*states, 16)`` and ``w3 (B, 16, states)``, both on ``device``
+    (computed on the CPU, then moved, so every device gets the same bits).
     """
+    w1 = state_kernel(w1, w3.shape[-1])
     b, _, _, s, _ = w1.shape
     t1 = torch.from_numpy(np.ascontiguousarray(w1, dtype=np.float32).reshape(b, 9 * s, PERCEPTION))
     t2 = torch.from_numpy(np.ascontiguousarray(w2, dtype=np.float32))
     # fixed-size reduction over the 4 perception channels, element-wise per rule
     table = (t1.unsqueeze(-1) * t2.unsqueeze(1)).sum(dim=2)  # B, 9S, 16
     return table.to(device), torch.from_numpy(np.ascontiguousarray(w3, dtype=np.float32)).to(device)
+
+
+def neighbour_influence(
+    w1: np.ndarray, w2: np.ndarray, w3: np.ndarray, grids: np.ndarray, *, identity_bias: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """How often setting one neighbour of a cell to colour ``c`` changes the cell's next state.
+
+    ``w1 (B,3,3,C,4)``, ``w2``, ``w3`` are stacked rules and ``grids (B, H, W)`` one grid per
+    rule. For every cell, each of its 8 neighbours (not the cell itself) whose colour is not
+    ``c`` is set to ``c`` and the cell's next state (the argmax of its logits plus the
+    identity bias, the temperature-0 limit) is compared with the unchanged one. Returns
+    ``(changed, trials)``, two ``(states,)`` int64 count arrays; the influence of ``c`` is
+    ``changed[c] / trials[c]``. On the CPU, float32, one rule at a time.
+    """
+    s = w3.shape[-1]
+    table, w3t = stacked_tables(w1, w2, w3)
+    b, h, w = grids.shape
+    table = table.view(b, 9, s, HIDDEN)
+    rows, cols = np.arange(h).reshape(h, 1, 1, 1), np.arange(w).reshape(1, w, 1, 1)
+    dy, dx = np.arange(3).reshape(1, 1, 3, 1), np.arange(3).reshape(1, 1, 1, 3)
+    nbr = (((rows + dy - 1) % h) * w + (cols + dx - 1) % w).reshape(h * w, 9)  # (dy, dx) row-major
+    others = [p for p in range(9) if p != 4]  # position 4 is the cell itself
+    changed = np.zeros(s, dtype=np.int64)
+    trials = np.zeros(s, dtype=np.int64)
+    colours = torch.arange(s)
+    for r in range(b):
+        flat = torch.from_numpy(np.ascontiguousarray(grids[r]).reshape(h * w).astype(np.int64))
+        states = flat[torch.from_numpy(nbr)]  # N, 9
+        rows_t = table[r][torch.arange(9), states]  # N, 9, 16: each neighbour's table row
+        hidden = rows_t.sum(dim=1)  # N, 16
+        bias = identity_bias * torch.nn.functional.one_hot(flat, s).to(torch.float32)  # N, S
+        base = (hidden.clamp_min(0.0) @ w3t[r] + bias).argmax(dim=1)  # N
+        for p in others:
+            # hidden with neighbour p set to each colour: (N, S, 16)
+            alt = hidden.unsqueeze(1) - rows_t[:, p].unsqueeze(1) + table[r, p].unsqueeze(0)
+            nxt = (alt.clamp_min(0.0) @ w3t[r] + bias.unsqueeze(1)).argmax(dim=2)  # N, S
+            differs = states[:, p].unsqueeze(1) != colours.unsqueeze(0)  # N, S: a real change
+            changed += ((nxt != base.unsqueeze(1)) & differs).sum(dim=0).numpy()
+            trials += differs.sum(dim=0).numpy()
+    return changed, trials
 
 
 # --------------------------------------------------------------------------- simulation draws
@@ -348,3 +463,102 @@ def gzip_ratio(ids: np.ndarray) -> float:
 def in_band(ratio: float, lower: float, upper: float) -> bool:
     """The official filter: strictly inside ``(lower, upper)``."""
     return lower < ratio < upper
+
+
+# --------------------------------------------------------------------------- device comparison
+
+
+def frame_differences(reference: np.ndarray, other: np.ndarray) -> dict[str, int]:
+    """Counts of differing trajectories, frames and cells between two ``(B, F, H, W)`` frame stacks."""
+    if reference.shape != other.shape:
+        raise ValueError(f"frame stacks of shapes {reference.shape} and {other.shape} cannot be compared")
+    cells = reference != other  # B, F, H, W
+    frames = cells.reshape(*cells.shape[:2], -1).any(axis=2)  # B, F
+    return {
+        "trajectories": int(reference.shape[0]),
+        "trajectories_differing": int(frames.any(axis=1).sum()),
+        "frames": int(frames.size),
+        "frames_differing": int(frames.sum()),
+        "cells_differing": int(cells.sum()),
+        "first_differing_frame_min": int(frames.argmax(axis=1)[frames.any(axis=1)].min()) if frames.any() else -1,
+    }
+
+
+def compare_devices(
+    config: Any,
+    *,
+    device: str = "cuda",
+    reference: str = "cpu",
+    seed: int = 0,
+    split: str = "train",
+    rules: int = 256,
+    examples: int = 256,
+) -> dict[str, Any]:
+    """Run the same NCA work on two devices and count what floating point changed.
+
+    ``config`` is an :class:`~pptrain_nca.specs.NCAConfig`; ``device`` / ``reference`` are
+    its ``device`` values (the defaults compare a GPU with the CPU reference; run it where
+    CUDA exists). Three comparisons, each on identical inputs (weights, grids and noise
+    are drawn on the CPU in both cases):
+
+    * ``probes``: the first candidate of each of ``rules`` slots (the same raw words),
+      probed on both devices: gzip ratios that differ, band decisions that differ, and
+      both acceptance rates.
+    * ``search``: the rejection loop for slots ``0..rules-1``: slots whose accepted rule
+      differs (another candidate accepted) and both pools' ratio quantiles.
+    * ``rollouts``: examples ``0..examples-1`` of ``split`` with the *reference's* rules
+      and the same draws on both devices: :func:`frame_differences` counts.
+    """
+    import attrs
+
+    from pptrain_nca.task import NCATask
+
+    ref = NCATask(attrs.evolve(config, device=reference, probe_workers=0))
+    dev = NCATask(attrs.evolve(config, device=device, probe_workers=0))
+    c = ref.config
+    length = sum(ref._candidate_words())
+    words = np.stack([rng_words(seed, split, j, length) for j in range(rules)])
+    _, ratios_ref = ref._probe_words(words)
+    _, ratios_dev = dev._probe_words(words)
+    band_ref = [in_band(r, c.band_lower, c.band_upper) for r in ratios_ref]
+    band_dev = [in_band(r, c.band_lower, c.band_upper) for r in ratios_dev]
+    probes = {
+        "candidates": rules,
+        "ratios_differing": int(sum(a != b for a, b in zip(ratios_ref, ratios_dev, strict=True))),
+        "band_decisions_differing": int(sum(a != b for a, b in zip(band_ref, band_dev, strict=True))),
+        "acceptance_reference": sum(band_ref) / rules,
+        "acceptance_device": sum(band_dev) / rules,
+    }
+    found_ref = ref.search_rules(seed, split, 0, range(rules))
+    found_dev = dev.search_rules(seed, split, 0, range(rules))
+    differing = [
+        j
+        for j in range(rules)
+        if found_ref[j].attempts != found_dev[j].attempts or found_ref[j].ratio != found_dev[j].ratio
+    ]
+    search = {
+        "slots": rules,
+        "slots_differing": len(differing),
+        "attempts_reference": int(sum(r.attempts for r in found_ref.values())),
+        "attempts_device": int(sum(r.attempts for r in found_dev.values())),
+        "ratio_median_reference": float(np.median([r.ratio for r in found_ref.values()])),
+        "ratio_median_device": float(np.median([r.ratio for r in found_dev.values()])),
+    }
+    keys = [ref.rule_slot(split, i) for i in range(examples)]
+    weights = [r.weights for r in ref.rules_for(seed, split, keys)]
+    draws = [ref.draws_for(seed, split, "nca-sim", i) for i in range(examples)]
+    rollouts = frame_differences(ref._frames(weights, draws, c.frames), dev._frames(weights, draws, c.frames))
+    return {
+        "device": str(dev.device),
+        "reference": str(ref.device),
+        "probes": probes,
+        "search": search,
+        "rollouts": rollouts,
+    }
+
+
+def rng_words(seed: int, split: str, slot: int, length: int) -> np.ndarray:
+    """The first candidate's raw words of ``slot`` (pool epoch 0): what the search probes first."""
+    from pptrain_core.data import rng_for
+
+    return rng_for(seed, "nca-rule", split, 0, slot).bit_generator.random_raw(length)

@@ -15,6 +15,7 @@ code ``danihyunlee/nca-pre-pretraining`` read through the fork
 from __future__ import annotations
 
 import math
+import re
 
 import attrs
 
@@ -29,6 +30,13 @@ CITATION = "Lee, Han, Kumar, Agrawal. Training Language Models via Neural Cellul
 #: Largest patch vocabulary we allow (states ** (patch ** 2)); ids must fit int32 for the
 #: gzip probe's byte layout and the model's embedding must stay sane.
 MAX_PATCH_VOCAB = 2**24
+
+
+def _device_name(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    """attrs validator: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA's presence is checked at build)."""
+    if isinstance(value, str) and (value in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", value)):
+        return
+    raise FieldValueError(attribute.name, f"{value!r} is not a device; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
 
 
 @attrs.frozen
@@ -46,6 +54,14 @@ class NCAConfig:
     """Cells per side of the (square, toroidal) grid."""
     num_states: int = attrs.field(default=10, validator=at_least(2))
     """Colours a cell can take (the paper's ``num_colors``)."""
+    network: str = attrs.field(default="official", validator=one_of("official", "symmetric"))
+    """First layer of the rule network. ``official``: what the official code computes: it
+    wrap-pads the unbatched one-hot on the channel axis too, so the 3x3 conv sees
+    ``num_states + 2`` channels (fan-in 108 at 10 states) and colours 0 and
+    ``num_states - 1`` enter every rule through two weight slices (they change a
+    neighbour's next state about 1.12x as often as the other colours). ``symmetric``: the
+    ``num_states``-channel network the paper's text describes (fan-in 90), every colour
+    alike; the rules (and so the data) of this plugin before the ``network`` field."""
     patch_size: int = attrs.field(default=2, validator=at_least(1))
     """Side of the square patch that becomes one token; must divide ``grid_size``."""
     seq_len: int = attrs.field(default=1024, validator=at_least(2))
@@ -83,8 +99,17 @@ class NCAConfig:
     """Examples simulated together in one batched rollout; never changes an example. 128 keeps
     the per-step overhead of the rollout small on a CPU (1.3x the tokens/s of 32 for
     ``paper_web_text``, 1.07x for ``paper_code``)."""
-    device: str = "cpu"
-    """Torch device for rollouts (``"cuda"`` for a GPU)."""
+    device: str = attrs.field(default="cpu", validator=_device_name)
+    """Torch device of the batched rule search, gzip probes and rollouts: ``cpu`` (the
+    reference), ``cuda`` / ``cuda:N``, or ``auto`` (CUDA when present). Weights and initial
+    grids are always drawn on the CPU and moved, and gzip runs on the CPU, so a rule or an
+    example differs between devices only where float arithmetic flips a near-tie
+    (:func:`pptrain_nca.rollout.compare_devices` counts how often). Never changes a CPU result."""
+    model_vocab_size: int | None = attrs.field(default=None, validator=attrs.validators.optional(at_least(1)))
+    """Rows of the model's embedding and output head; unset: exactly the ids used
+    (``states ** patch ** 2 + 2``, 10,002 for the paper). The official script passes
+    ``--vocab_size 64000``: 53,998 extra rows that no example ever contains (named
+    ``<unused:N>``); set 64000 to reproduce it. It changes the model, never the tokens."""
     probe_workers: int = attrs.field(default=0, validator=at_least(0))
     """Processes for bulk rule searches (:meth:`NCATask.prefetch_rules`); 0 = in process."""
 
@@ -108,6 +133,12 @@ class NCAConfig:
             )
         if self.loss_free_frames * self.frame_len >= self.seq_len:
             raise FieldValueError("loss_free_frames", "leaves no token with loss inside seq_len")
+        if self.model_vocab_size is not None and self.model_vocab_size < self.patch_vocab + 2:
+            raise FieldValueError(
+                "model_vocab_size",
+                f"must be at least the {self.patch_vocab + 2} ids the examples use "
+                f"(num_states ** (patch_size ** 2) + 2), got {self.model_vocab_size}; leave it unset for exactly that",
+            )
 
     @property
     def patches_per_frame(self) -> int:
@@ -126,6 +157,11 @@ class NCAConfig:
     @property
     def patch_vocab(self) -> int:
         return self.num_states ** (self.patch_size**2)
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary the model gets: ``model_vocab_size`` or the ``patch_vocab + 2`` ids used."""
+        return self.model_vocab_size if self.model_vocab_size is not None else self.patch_vocab + 2
 
     @property
     def token_budget(self) -> int:
@@ -159,6 +195,7 @@ def _p(status: str, note: str = "") -> Provenance:
 _SHARED_VALUES = {
     "grid_size": 12,
     "num_states": 10,
+    "network": "official",
     "patch_size": 2,
     "seq_len": 1024,
     "loss_free_frames": 1,
@@ -176,6 +213,11 @@ _SHARED_VALUES = {
 _SHARED_PROVENANCE = {
     "grid_size": _p(_V, "nca_prepretraining.sh --grid 12"),
     "num_states": _p(_V, "--num_colors 10"),
+    "network": _p(
+        _V,
+        "utils/nca.py NCANetwork: jnp.pad(x, pad_width=1, mode='wrap') on the unbatched (H, W, 10) one-hot "
+        "wraps the channel axis too: 12 input channels, kernel 3x3x12x4, fan-in 108",
+    ),
     "patch_size": _p(_V, "--patch 2"),
     "seq_len": _p(
         _A,
@@ -229,10 +271,13 @@ NCA_PRESETS = (
     ),
     _paper(
         "paper_code",
-        "Lee et al.'s NCA data for code: gzip band 0.3-0.4.",
+        "Lee et al.'s NCA data for code: gzip band 0.3-0.4 (from the README text; no script runs it).",
         0.3,
         0.4,
-        "--filter_rules_threshold 0.3 --filter_rules_upper_bound 0.4 (README: '30-40%' for code)",
+        "README text only ('30-40%' recommended for code, i.e. --filter_rules_threshold 0.3 "
+        "--filter_rules_upper_bound 0.4); no script in the repo passes these values (the one "
+        "pre-pre-training script runs the 0.5/1.0 default)",
+        _A,
     ),
     _paper(
         "blog_20_30",
@@ -256,6 +301,7 @@ NCA_PRESETS = (
         values={
             "grid_size": 6,
             "num_states": 4,
+            "network": "official",
             "patch_size": 2,
             "seq_len": 88,
             "loss_free_frames": 1,
@@ -275,6 +321,7 @@ NCA_PRESETS = (
         provenance={
             "grid_size": _p(_O, "tiny for tests"),
             "num_states": _p(_O, "tiny vocabulary: 4**4 + 2 = 258 ids"),
+            "network": _p(_V, "the official channel-wrapped first layer (6 input channels at 4 states)"),
             "patch_size": _p(_V, "the paper's 2x2 patches"),
             "seq_len": _p(_O, "8 frames of 11 tokens"),
             "loss_free_frames": _p(_V, "--min_grid 1"),
