@@ -336,7 +336,7 @@ def sentences(words):
 
 
 def test_sentence_reordering_restores_the_original():
-    task = build("paper_step_sentence_reordering")
+    task = build("paper_step_sentence_reordering_words")
     for i in range(40):
         head, source, target = decode(task, example_at(task, 5, "train", i))
         assert head == "[sentence_reordering]"
@@ -354,7 +354,7 @@ def test_sentence_reordering_restores_the_original():
 
 
 def test_next_sentence_is_a_contiguous_prefix():
-    task = build("paper_step_next_sentence")
+    task = build("paper_step_next_sentence_words")
     for i in range(40):
         head, prompt, target = decode(task, example_at(task, 6, "train", i))
         assert head == "[next_sentence]" and len(prompt) == 512 and len(target) == 256
@@ -365,7 +365,7 @@ def test_next_sentence_is_a_contiguous_prefix():
 
 
 def test_masked_document_span_and_shares():
-    task = build("paper_step_masked_document")
+    task = build("paper_step_masked_document_words")
     masked = randomised = total = 0
     starts, lengths = [], []
     for i in range(300):
@@ -390,6 +390,99 @@ def test_masked_document_span_and_shares():
     assert abs(randomised / total - 0.1 * (1 - 1 / 5000)) < 0.01
     assert abs(1 - (masked + randomised) / total - 0.1) < 0.01
     assert min(lengths) < 110 and max(lengths) > 245 and min(starts) < 20 and max(starts) > 250
+
+
+# --------------------------------------------------------------------------- STEP budgets in T5 pieces
+
+# The reference counts STEP lengths in T5 SentencePiece pieces of the lower-cased text. Pieces
+# per pseudo-word, from the T5 piece list the reference ships
+# (dataset_root/pretrained_t5_vocabulary/tokens.txt), fewest-pieces segmentation of "▁" + word
+# (the list has no lower-case "▁x" piece): {pieces: how many of the 5,000 pseudo-words}.
+T5_PIECES_HISTOGRAM = {1: 129, 2: 757, 3: 874, 4: 3240}
+WORD_PIECES = sum(k * n for k, n in T5_PIECES_HISTOGRAM.items()) / 5000
+DOT_PIECES = 2  # " ." is "▁" then "." (no "▁." piece)
+
+
+def est_pieces(words) -> float:
+    """Expected T5 pieces of a run of our tokens (pseudo-words and full stops)."""
+    return sum(DOT_PIECES if w == "." else WORD_PIECES for w in words)
+
+
+def reference_documents(budget: int, n: int = 4000):
+    """Monte Carlo of the reference's STEP cut, in pieces: sentences of 10+U{-5..5} words, each word
+    drawn piece count, plus the full stop; keep sentences until the count passes ``budget``; redraw a
+    document overshooting by more than 50. Returns (mean pieces, mean sentences)."""
+    rng = np.random.default_rng(0)
+    sizes = np.array(list(T5_PIECES_HISTOGRAM))
+    probs = np.array(list(T5_PIECES_HISTOGRAM.values())) / 5000
+    pieces, sents = [], []
+    while len(pieces) < n:
+        lens = rng.integers(5, 16, size=100)
+        per = np.array([rng.choice(sizes, size=k, p=probs).sum() + DOT_PIECES for k in lens])
+        cs = np.cumsum(per)
+        last = int((cs <= budget).sum())
+        if cs[last] > budget + 50:
+            continue
+        pieces.append(cs[last])
+        sents.append(last + 1)
+    return float(np.mean(pieces)), float(np.mean(sents))
+
+
+def test_pieces_per_pseudo_word_matches_the_preset_conversion():
+    from pptrain_summarization.specs import T5_PIECES_PER_WORD
+
+    assert abs(WORD_PIECES - T5_PIECES_PER_WORD) < 0.005
+
+
+@pytest.mark.parametrize("preset", ["paper_step_sentence_reordering", "paper_step_masked_document"])
+def test_step_documents_match_the_papers_512_pieces(preset):
+    """Documents of the paper_step_* presets are as long in (estimated) T5 pieces as the reference's."""
+    ref_pieces, ref_sents = reference_documents(512, n=1500)
+    task = build(preset)
+    ours, sents = [], []
+    for i in range(400):
+        _, _, target = decode(task, example_at(task, 11, "train", i))
+        ours.append(est_pieces(target))
+        sents.append(target.count("."))
+    assert abs(np.mean(ours) / ref_pieces - 1) < 0.03, (np.mean(ours), ref_pieces)
+    assert abs(np.mean(sents) - ref_sents) < 0.6, (np.mean(sents), ref_sents)
+    assert 12 < ref_sents < 18  # the paper's documents: ~15 sentences, not ~47
+
+
+def test_step_next_sentence_is_512_then_256_pieces():
+    task = build("paper_step_next_sentence")
+    prompts, targets = [], []
+    for i in range(400):
+        _, prompt, target = decode(task, example_at(task, 12, "train", i))
+        prompts.append(est_pieces(prompt))
+        targets.append(est_pieces(target))
+    assert abs(np.mean(prompts) / 512 - 1) < 0.03, np.mean(prompts)
+    assert abs(np.mean(targets) / 256 - 1) < 0.03, np.mean(targets)
+
+
+def test_step_masked_span_is_100_to_255_pieces_in_the_first_512():
+    task = build("paper_step_masked_document")
+    spans, ends = [], []
+    for i in range(400):
+        ex = example_at(task, 13, "train", i)
+        _, _, target = decode(task, ex)
+        s, m = ex.meta["span_start"], ex.meta["span_length"]
+        spans.append(est_pieces(target[s : s + m]))
+        ends.append(est_pieces(target[: s + m]))
+    # reference: masked_len = U{100..255} pieces (mean 177.5) ending inside the first 512 pieces
+    assert abs(np.mean(spans) / 177.5 - 1) < 0.05, np.mean(spans)
+    assert 90 < np.percentile(spans, 2) and np.percentile(spans, 98) < 275
+    assert np.percentile(ends, 99) < 512 * 1.06
+
+
+def test_word_presets_keep_the_old_budgets_and_are_3x_longer():
+    """The pre-0.4 word-read budgets survive as *_words presets; they hold ~3x the paper's text."""
+    ref_pieces, _ = reference_documents(512, n=500)
+    task = build("paper_step_sentence_reordering_words")
+    lengths = [len(decode(task, example_at(task, 14, "train", i))[2]) for i in range(50)]
+    assert all(512 < n <= 562 for n in lengths)
+    ours = np.mean([est_pieces(decode(task, example_at(task, 14, "train", i))[2]) for i in range(50)])
+    assert 2.8 < ours / ref_pieces < 3.6
 
 
 def test_smoke_budgets_follow_the_config():

@@ -73,7 +73,9 @@ class SummarizationConfig:
     until it holds more than the task's token budget. Every example is
     ``[task] document <sep> summary <end>`` with loss on ``summary <end>``. Lengths are
     counted in our word tokens (a pseudo-word, a keyword or ``.`` is one token), where the
-    reference counts T5 SentencePiece pieces.
+    reference counts T5 SentencePiece pieces; the field defaults below are the reference's
+    numbers read as word tokens (as the ``paper_step_*_words`` presets), while the
+    ``paper_step_*`` presets convert them from pieces (:func:`tokens_for_pieces`).
     """
 
     tasks: tuple[str, ...] = attrs.field(default=("ourtasks",), converter=tuple, validator=_names(FAMILIES, "task"))
@@ -202,11 +204,35 @@ _DOC_PROV = {
     "train_examples": _p(_V, "ourtasks.py / steptasks.py: TRAIN_SIZE = 100000 (VAL 5000, TEST 5000)"),
 }
 _WORD_NOTE = "counted in our word tokens; the reference counts T5 pieces of the lower-cased text"
-_STEP_VALUES = {
-    "step_sentences": 100,
+
+# --------------------------------------------------------------------------- T5 pieces -> word tokens
+
+T5_PIECES_PER_WORD = 3.445
+"""Estimated T5 SentencePiece pieces per pseudo-word, the mean over the 5,000 pseudo-words.
+
+Measured on the T5 piece list the reference ships (``dataset_root/pretrained_t5_vocabulary/
+tokens.txt``, 32,099 pieces): the list has no lower-case ``▁x`` piece, so a pseudo-word ``xyb``
+becomes ``▁`` and then 1-3 letter pieces; the fewest-pieces segmentation gives 129 words of 1
+piece, 757 of 2, 874 of 3 and 3,240 of 4 (mean 3.445). The list holds no piece scores; a
+Viterbi with Zipf scores by rank gives 3.446, one without a per-piece cost 3.520, and 4.0 is
+the ceiling (``▁`` and three letters), so the true mean is in [3.445, 4.0], most likely within
+0.1 of 3.445. See ``docs/tasks/summarization.md``."""
+T5_PIECES_PER_FULL_STOP = 2
+"""A sentence's `` .`` is two T5 pieces (``▁`` and ``.``; the list has no ``▁.``)."""
+
+
+def pieces_per_token(sentence_length: int = 10) -> float:
+    """Estimated T5 pieces per word token (pseudo-word or ``.``) of sentences of mean ``sentence_length``."""
+    return (sentence_length * T5_PIECES_PER_WORD + T5_PIECES_PER_FULL_STOP) / (sentence_length + 1)
+
+
+def tokens_for_pieces(pieces: int, sentence_length: int = 10) -> int:
+    """Word tokens holding ``pieces`` T5 pieces on average (at least 1)."""
+    return max(1, round(pieces / pieces_per_token(sentence_length)))
+
+
+_PIECE_SIZED = {  # field: the reference's number, in T5 pieces
     "overshoot_limit": 50,
-    "sentence_length": 10,
-    "sentence_length_tolerance": 5,
     "reorder_min_tokens": 512,
     "next_input_tokens": 512,
     "next_target_tokens": 256,
@@ -214,42 +240,110 @@ _STEP_VALUES = {
     "mask_window": 512,
     "mask_span_min": 100,
     "mask_span_max": 255,
+}
+_STEP_COMMON = {
+    "step_sentences": 100,
+    "sentence_length": 10,
+    "sentence_length_tolerance": 5,
     "mask_token_share": 0.8,
     "mask_random_share": 0.1,
     "train_examples": 100_000,
 }
-_STEP_PROV = {
+_STEP_WORD_VALUES = {**_STEP_COMMON, **_PIECE_SIZED}
+"""The reference's numbers read as word tokens (the ``*_words`` presets; pptrain before 0.4)."""
+_STEP_VALUES = {**_STEP_COMMON, **{k: tokens_for_pieces(v) for k, v in _PIECE_SIZED.items()}}
+"""The reference's piece budgets converted to word tokens: 512 -> 155, 256 -> 77, 100 -> 30,
+255 -> 77, 50 -> 15 at 3.314 pieces per token (``pieces_per_token(10)``)."""
+_PIECE_NOTE = (
+    f"T5 pieces converted to word tokens at {pieces_per_token():.3f} pieces per token "
+    f"({T5_PIECES_PER_WORD} per pseudo-word, {T5_PIECES_PER_FULL_STOP} per full stop, "
+    "estimated from the reference's T5 piece list)"
+)
+_REF_SOURCE = {
+    "overshoot_limit": "steptasks.py Modifier.__next__: reject if num_toks > required_tokens + 50",
+    "reorder_min_tokens": "SentenceReordering(required_tokens=512)",
+    "next_input_tokens": "NextSentenceGeneration: in_length = 512",
+    "next_target_tokens": "NextSentenceGeneration: out_length = 256",
+    "mask_min_tokens": "MaskedDocumentGeneration(required_tokens=512)",
+    "mask_window": "MaskedDocumentGeneration: start = randint(512 - masked_len + 1)",
+    "mask_span_min": "MaskedDocumentGeneration: masked_len = randint(100, 256)",
+    "mask_span_max": "MaskedDocumentGeneration: masked_len = randint(100, 256)",
+}
+_STEP_COMMON_PROV = {
     "step_sentences": _p(_V, "steptasks.py Modifier: get_para(mean_numsents=100), numsent_tolerance=0"),
-    "overshoot_limit": _p(_V, "steptasks.py Modifier.__next__: reject if num_toks > required_tokens + 50"),
     "sentence_length": _p(_V, "steptasks.py: get_para(mean_sentlen=10)"),
     "sentence_length_tolerance": _p(_V, "steptasks.py: BaseGenerator(sentlen_tolerance=5)"),
-    "reorder_min_tokens": _p(_A, f"SentenceReordering(required_tokens=512); {_WORD_NOTE}"),
-    "next_input_tokens": _p(_A, f"NextSentenceGeneration: in_length = 512; {_WORD_NOTE}"),
-    "next_target_tokens": _p(_A, f"NextSentenceGeneration: out_length = 256; {_WORD_NOTE}"),
-    "mask_min_tokens": _p(_A, f"MaskedDocumentGeneration(required_tokens=512); {_WORD_NOTE}"),
-    "mask_window": _p(_A, f"MaskedDocumentGeneration: start = randint(512 - masked_len + 1); {_WORD_NOTE}"),
-    "mask_span_min": _p(_A, f"MaskedDocumentGeneration: masked_len = randint(100, 256); {_WORD_NOTE}"),
-    "mask_span_max": _p(_A, f"MaskedDocumentGeneration: masked_len = randint(100, 256); {_WORD_NOTE}"),
     "mask_token_share": _p(_V, "MaskedDocumentGeneration: per token, u < 0.8 -> <extra_id_0>"),
     "mask_random_share": _p(_V, "MaskedDocumentGeneration: per token, 0.8 <= u < 0.9 -> random vocabulary word"),
     "train_examples": _p(_V, "steptasks.py: TRAIN_SIZE = 100000 (VAL 5000, TEST 5000)"),
 }
-
-_STEP_SUMMARY = {
-    "sentence_reordering": "STEP sentence reordering (Zou et al. 2020) on nonsense: shuffled sentences -> the "
-    "original order, documents of >512 tokens.",
-    "next_sentence": "STEP next-sentence generation (Zou et al. 2020) on nonsense: first 512 tokens -> next 256.",
-    "masked_document": "STEP masked document generation (Zou et al. 2020) on nonsense: a 100-255-token span in "
-    "the first 512 masked 80/10/10 -> the whole original document.",
+_STEP_WORD_PROV = {
+    **_STEP_COMMON_PROV,
+    **{k: _p(_A, f"{src}; {_WORD_NOTE}") for k, src in _REF_SOURCE.items()},
+}
+_STEP_PROV = {
+    **_STEP_COMMON_PROV,
+    **{
+        k: _p(_A, f"{src}: {_PIECE_SIZED[k]} pieces = {_STEP_VALUES[k]} tokens; {_PIECE_NOTE}")
+        for k, src in _REF_SOURCE.items()
+    },
 }
 
 
-def _step(task: str) -> Preset:
+def _piece_summary(task: str) -> str:
+    if task == "sentence_reordering":
+        return (
+            "STEP sentence reordering (Zou et al. 2020) on nonsense: shuffled sentences -> the original order, "
+            f"documents of >512 T5 pieces (>{_STEP_VALUES['reorder_min_tokens']} word tokens, ~15 sentences)."
+        )
+    if task == "next_sentence":
+        return (
+            "STEP next-sentence generation (Zou et al. 2020) on nonsense: first 512 T5 pieces -> next 256 "
+            f"({_STEP_VALUES['next_input_tokens']} -> {_STEP_VALUES['next_target_tokens']} word tokens)."
+        )
+    return (
+        "STEP masked document generation (Zou et al. 2020) on nonsense: a 100-255-piece span in the first 512 "
+        f"({_STEP_VALUES['mask_span_min']}-{_STEP_VALUES['mask_span_max']} of {_STEP_VALUES['mask_window']} word "
+        "tokens) masked 80/10/10 -> the whole original document."
+    )
+
+
+_STEP_WORD_SUMMARY = {
+    "sentence_reordering": "STEP sentence reordering on nonsense with the reference's piece budgets read as word "
+    "tokens: documents of >512 words and full stops (~47 sentences, ~3.2x the paper's).",
+    "next_sentence": "STEP next-sentence generation on nonsense, budgets read as word tokens: first 512 tokens -> "
+    "next 256 (~3.3x the paper's text).",
+    "masked_document": "STEP masked document generation on nonsense, budgets read as word tokens: a 100-255-token "
+    "span in the first 512 masked 80/10/10 (~3.3x the paper's text).",
+}
+
+
+def _step(task: str, words: bool = False) -> Preset:
+    suffix = "_words" if words else ""
     return Preset(
-        name=f"paper_step_{task}",
-        summary=_STEP_SUMMARY[task],
-        values={"tasks": (task,), **_STEP_VALUES},
-        provenance={"tasks": _p(_V, f"steptasks.py: one dataset per STEP task ({task})"), **_STEP_PROV},
+        name=f"paper_step_{task}{suffix}",
+        summary=_STEP_WORD_SUMMARY[task] if words else _piece_summary(task),
+        values={"tasks": (task,), **(_STEP_WORD_VALUES if words else _STEP_VALUES)},
+        provenance={
+            "tasks": _p(_V, f"steptasks.py: one dataset per STEP task ({task})"),
+            **(_STEP_WORD_PROV if words else _STEP_PROV),
+        },
+        source=_STEP_SOURCE,
+    )
+
+
+def _step_mixture(words: bool = False) -> Preset:
+    return Preset(
+        name="paper_step_mixture" + ("_words" if words else ""),
+        summary="The three STEP tasks (Zou et al. 2020) on nonsense, one drawn uniformly per example"
+        + (", budgets read as word tokens (~3.3x the paper's text)." if words else ", at the paper's piece budgets."),
+        values={"tasks": STEP_TASKS, **(_STEP_WORD_VALUES if words else _STEP_VALUES)},
+        provenance={
+            "tasks": _p(
+                _A, "steptasks.py writes one dataset per STEP task and the paper pretrains on each; mixing is ours"
+            ),
+            **(_STEP_WORD_PROV if words else _STEP_PROV),
+        },
         source=_STEP_SOURCE,
     )
 
@@ -297,18 +391,9 @@ PRESETS: tuple[Preset, ...] = (
         source=_SOURCE,
     ),
     *(_step(t) for t in STEP_TASKS),
-    Preset(
-        name="paper_step_mixture",
-        summary="The three STEP tasks (Zou et al. 2020) on nonsense, one drawn uniformly per example.",
-        values={"tasks": STEP_TASKS, **_STEP_VALUES},
-        provenance={
-            "tasks": _p(
-                _A, "steptasks.py writes one dataset per STEP task and the paper pretrains on each; mixing is ours"
-            ),
-            **_STEP_PROV,
-        },
-        source=_STEP_SOURCE,
-    ),
+    _step_mixture(),
+    *(_step(t, words=True) for t in STEP_TASKS),
+    _step_mixture(words=True),
     *(_single(n) for n in SUBTASK_NAMES),
     Preset(
         name="smoke",
