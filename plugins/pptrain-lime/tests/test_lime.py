@@ -354,9 +354,21 @@ def test_presets_and_plugin_registration():
         "smoke",
     }
     five = LIME.preset("paper_mixed_5m")
-    assert five.values == {"mode": "mixed", "vocab_size": 1000, "num_examples": 5_000_000}
-    assert five.status() == "verified"
+    assert five.values == {"mode": "mixed", "vocab_size": 1000, "mode_token": True, "num_examples": 5_000_000}
+    # the mode token is our addition (the reference has none), so the preset is not "verified"
+    assert five.status() == "approximate"
     assert LIME.default_preset == "paper_mixed_5m"
+
+
+@pytest.mark.parametrize("preset", [p for p in LIME.presets if p.name.startswith("paper_")], ids=lambda p: p.name)
+def test_paper_presets_record_the_mode_token_departure(preset):
+    # every paper preset's examples start with a mode token, which the reference never
+    # writes: the preset must say so in the provenance of that value
+    cfg = structure(dict(preset.values), LimeConfig)
+    ex = next(iter(VirtualDataset(LIME.build(cfg), seed=0, split="train", length=1)))
+    assert int(ex.tokens[0]) in (11, 12, 13)  # [induct] [deduct] [abduct]
+    prov = preset.provenance["mode_token"]
+    assert prov.status != "verified" and "reference" in prov.note and "mode_token=false" in prov.note
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,10 @@ def decode(ex):
     return task, inp, inp, None, out
 
 
-def number(n):
+def number(n, cfg):
+    """The documented answer of a number: one id after the symbols, or decimal digits 8..17."""
+    if cfg.numbers == "tokens":
+        return [64 + cfg.vocab_size + n]
     return [8 + int(c) for c in str(n)]
 
 
@@ -54,7 +57,7 @@ def first_index(a, q):
     return -1
 
 
-def expected(task, a, b):
+def expected(task, a, b, cfg):
     if task == "copy":
         out = list(a)
     elif task == "reverse":
@@ -64,7 +67,7 @@ def expected(task, a, b):
     elif task == "last_char":
         out = [a[-1]]
     elif task == "length":
-        out = number(len(a))
+        out = number(len(a), cfg)
     elif task == "duplicate":
         out = [t for t in a for _ in range(2)]
     elif task == "set":
@@ -90,7 +93,7 @@ def expected(task, a, b):
         out = list(a) if i < 0 else a[:i] + a[i + len(b) :]
     elif task == "count":
         assert len(b) == 1
-        out = number(a.count(b[0]))
+        out = number(a.count(b[0]), cfg)
     elif task == "sort":
         rank = {}
         for i, c in enumerate(b):
@@ -117,7 +120,7 @@ def check_example(ex, cfg):
     assert cfg.min_length <= len(inp) <= cfg.max_length, f"{task}: input of {len(inp)} tokens"
     sym = [t for t in inp if t not in (ARG, WORD)]
     assert all(64 <= t < 64 + cfg.vocab_size for t in sym)
-    assert out == expected(task, a, b), f"{task}: wrong answer"
+    assert out == expected(task, a, b, cfg), f"{task}: wrong answer"
     n_prompt = len(inp) + 2
     mask = ex.loss_mask.tolist()
     assert mask == [0] * n_prompt + [1] * (len(out) + 1), f"{task}: loss mask is not exactly answer + <end>"
@@ -333,7 +336,8 @@ def test_vocabulary_layout_is_stable_across_presets():
         head = [v.name(i) for i in range(64)]
         names = names or head
         assert head == names
-        assert v.size == 64 + task.config.vocab_size
+        numbers = task.config.max_length + 1 if task.config.numbers == "tokens" else 0
+        assert v.size == 64 + task.config.vocab_size + numbers
     assert names[32] == "[copy]" and names[49] == "[set_2_minus_1]" and names[8] == "0"
 
 
@@ -366,12 +370,67 @@ def test_plugin_registers_the_family():
         ({"tasks": ["union"], "vocab_size": 10}, "$.vocab_size"),
         ({"tasks": ["replace"], "min_length": 3}, "$.min_length"),
         ({"vocab_size": 1}, "$.vocab_size"),
+        ({"numbers": "roman"}, "$.numbers"),
     ],
 )
 def test_config_errors_name_the_field(data, where):
     with pytest.raises(ConfigError) as err:
         structure(data, SimplerTasksConfig)
     assert str(err.value).startswith(where) or where in str(err.value)
+
+
+# --------------------------------------------------------------------------- number answers
+
+
+@pytest.mark.parametrize("task_name", ["length", "count"])
+def test_number_answers_are_one_token_that_names_the_number(task_name):
+    # Wu et al.'s T5 pieces give (nearly) every number one piece, so the answer is one
+    # prediction; ours: exactly one id per number 0..max_length, after the symbols.
+    cfg = SimplerTasksConfig(tasks=(task_name,))
+    task = SimplerTasksTask(cfg)
+    ds = VirtualDataset(task, seed=7, split="train", length=400)
+    seen = set()
+    for ex in ds:
+        _, inp, a, b, out = decode(ex)
+        assert len(out) == 1, f"{task_name}: answer of {len(out)} tokens"
+        want = len(inp) if task_name == "length" else a.count(b[0])
+        assert task.vocab.name(out[0]) == f"#{want}"
+        assert out[0] == 64 + 31_998 + want < task.vocab.size
+        seen.add(want)
+    assert max(seen) >= 100, "three-digit numbers must be one token too"
+
+
+@pytest.mark.parametrize("task_name", ["length", "count"])
+def test_digits_option_writes_decimal_digits(task_name):
+    cfg = SimplerTasksConfig(tasks=(task_name,), numbers="digits")
+    task = SimplerTasksTask(cfg)
+    assert task.vocab.size == 64 + cfg.vocab_size
+    lengths = []
+    for ex in VirtualDataset(task, seed=7, split="train", length=400):
+        _, inp, a, b, out = decode(ex)
+        assert all(8 <= t <= 17 for t in out)
+        want = len(inp) if task_name == "length" else a.count(b[0])
+        assert int("".join(str(t - 8) for t in out)) == want
+        lengths.append(len(out))
+    assert 1.5 < np.mean(lengths) < 3  # 2.56 and 2.03 measured at 10-220
+
+
+def test_number_tokens_in_a_mix_with_the_other_tasks():
+    cfg = SimplerTasksConfig(vocab_size=40, min_length=10, max_length=60)
+    for ex in VirtualDataset(SimplerTasksTask(cfg), seed=3, split="train", length=720):
+        check_example(ex, cfg)
+
+
+def test_symbol_pool_and_ablation_budgets_follow_the_reference():
+    # T5_TOKEN_IDS_FOR_TASKS: ids 0..31,999 minus pad 0 and eos 1 -> 31,998 pieces
+    for preset in SIMPLER_TASKS.presets:
+        if preset.name.startswith("paper_") or preset.name.startswith("copy_length"):
+            assert preset.values["vocab_size"] == 31_998, preset.name
+            assert "31,998" in preset.provenance["vocab_size"].note
+    # copy_ablate_vocab/2.sh generates num_examples=1100000, the other ablations 1020000
+    notes = {p.name: p.provenance["budget_per_task"].note for p in SIMPLER_TASKS.presets if p.name.startswith("copy_")}
+    assert "1,100,000 generated" in notes["copy_vocab_2"]
+    assert all("1,020,000 generated" in n for name, n in notes.items() if name != "copy_vocab_2")
 
 
 def test_stats_reports_lengths_mix_and_shares():

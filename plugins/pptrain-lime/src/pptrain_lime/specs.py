@@ -137,14 +137,19 @@ _VOCAB = _p(_V, "generate.sh: --vocab_size 1000; README recommends vocab_size 10
 _MIXED = _p(
     _V, "generate.sh: --mode induct deduct abduct (README: the paper's 'mixed' task); random.choice per example"
 )
+_MODE_TOKEN = _p(
+    _A,
+    "ours by default: a leading [induct]/[deduct]/[abduct] token (one token more per example); the reference "
+    "writes none (the mode shows only in the source's layout); mode_token=false reproduces it",
+)
 
 
 def _mixed(name: str, n: int, budget: Provenance, what: str) -> Preset:
     return Preset(
         name=name,
         summary=f"LIME mixed (induct, deduct, abduct uniformly per example), 1,000 symbols, {what}.",
-        values={"mode": "mixed", "vocab_size": 1000, "num_examples": n},
-        provenance={"mode": _MIXED, "vocab_size": _VOCAB, "num_examples": budget},
+        values={"mode": "mixed", "vocab_size": 1000, "mode_token": True, "num_examples": n},
+        provenance={"mode": _MIXED, "vocab_size": _VOCAB, "mode_token": _MODE_TOKEN, "num_examples": budget},
         source=_SOURCE,
     )
 
@@ -153,10 +158,11 @@ def _single(mode: str) -> Preset:
     return Preset(
         name=f"paper_{mode}",
         summary=f"LIME '{mode}' only, 1,000 symbols, 5M-example budget.",
-        values={"mode": mode, "vocab_size": 1000, "num_examples": 5_000_000},
+        values={"mode": mode, "vocab_size": 1000, "mode_token": True, "num_examples": 5_000_000},
         provenance={
             "mode": _p(_V, f"generate_data.py --mode {mode} (one of the paper's three tasks)"),
             "vocab_size": _VOCAB,
+            "mode_token": _MODE_TOKEN,
             "num_examples": _p(
                 _A,
                 "generate.sh's 5,000,000 (written for the mixed task) applied to one task; "

@@ -39,6 +39,7 @@ from pptrain_simpler_tasks.specs import (
     WORD,
     YES,
     SimplerTasksConfig,
+    number_base,
     task_token,
 )
 
@@ -55,18 +56,32 @@ BLOCK_MAX = 1024
 
 @attrs.frozen
 class SymbolNames:
-    """Display names: the fixed special names, ``<reserved_i>``, and ``s<k>`` for symbol ``k``."""
+    """Display names: the fixed special names, ``<reserved_i>``, ``s<k>`` for symbol ``k``
+    and, past the ``vocab_size`` symbols, ``#<n>`` for the number ``n``."""
+
+    vocab_size: int | None = None
 
     def __call__(self, token_id: int) -> str:
         token_id = int(token_id)
+        if self.vocab_size is not None and token_id >= number_base(self.vocab_size):
+            return f"#{token_id - number_base(self.vocab_size)}"
         if token_id >= SYMBOL0:
             return f"s{token_id - SYMBOL0}"
         return SPECIAL_NAMES.get(token_id, f"<reserved_{token_id}>")
 
 
-def simpler_vocab(vocab_size: int) -> TokenizerSpec:
-    """``64 + vocab_size`` ids: fixed specials, digits and task names, then the symbols."""
-    return TokenizerSpec(size=SYMBOL0 + vocab_size, names=SymbolNames(), pad_id=PAD, eos_id=END, sep_id=SEP)
+def simpler_vocab(vocab_size: int, max_number: int | None = None) -> TokenizerSpec:
+    """Fixed specials, digits and task names (ids 0..63), the ``vocab_size`` symbols, then,
+    when ``max_number`` is given (``numbers="tokens"``), one id for each number ``0..max_number``."""
+    if max_number is None:
+        return TokenizerSpec(size=SYMBOL0 + vocab_size, names=SymbolNames(), pad_id=PAD, eos_id=END, sep_id=SEP)
+    return TokenizerSpec(
+        size=number_base(vocab_size) + max_number + 1,
+        names=SymbolNames(vocab_size),
+        pad_id=PAD,
+        eos_id=END,
+        sep_id=SEP,
+    )
 
 
 # --------------------------------------------------------------------------- random source
@@ -344,6 +359,23 @@ def digits(n: int) -> np.ndarray:
     return np.array([DIGIT0 + int(c) for c in str(n)], dtype=np.int64)
 
 
+def number(n: int, base: int | None) -> np.ndarray:
+    """The answer tokens of the number ``n``: the one id ``base + n``, or digits when ``base`` is None."""
+    return digits(n) if base is None else np.array([base + n], dtype=np.int64)
+
+
+def numbers_batch(values: np.ndarray, base: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`number` of many values: all answer tokens back to back, and the count of each."""
+    if base is None:
+        return digits_batch(values)
+    values = np.asarray(values, dtype=np.int64)
+    return base + values, np.ones(len(values), dtype=np.int64)
+
+
+def _base(cfg: SimplerTasksConfig) -> int | None:
+    return number_base(cfg.vocab_size) if cfg.numbers == "tokens" else None
+
+
 def python_set_order(task: str, a: np.ndarray | list[int], b: np.ndarray | list[int]) -> list[int]:
     """The reference's set operation on Python ints, in CPython's ``list(set)`` order."""
     s1 = set(a if isinstance(a, list) else a.tolist())
@@ -365,8 +397,12 @@ def _longest(seq: np.ndarray) -> np.ndarray:
     return seq[starts[i] : ends[i]]
 
 
-def solve(p: Problem) -> np.ndarray:
-    """The answer tokens (possibly empty) for a problem."""
+def solve(p: Problem, base: int | None = None) -> np.ndarray:
+    """The answer tokens (possibly empty) for a problem.
+
+    ``base``: id of the number 0 when numbers are single tokens (:func:`number_base`);
+    None writes ``length`` and ``count`` answers as decimal digits.
+    """
     t, s, q = p.task, p.seq, p.query
     if t == "copy":
         return s
@@ -377,7 +413,7 @@ def solve(p: Problem) -> np.ndarray:
     if t == "last_char":
         return s[-1:]
     if t == "length":
-        return digits(len(s))
+        return number(len(s), base)
     if t == "duplicate":
         return np.repeat(s, 2)
     if t == "set":
@@ -394,7 +430,7 @@ def solve(p: Problem) -> np.ndarray:
         i = find(s, q)
         return s if i < 0 else np.concatenate([s[:i], s[i + len(q) :]])
     if t == "count":
-        return digits(int((s == q[0]).sum()))
+        return number(int((s == q[0]).sum()), base)
     if t == "sort":
         rank = {c: i for i, c in enumerate(q.tolist())}  # a repeated symbol keeps its last position
         keys = np.array([rank[c] for c in s.tolist()], dtype=np.int64)
@@ -585,7 +621,7 @@ def _plain_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, task: str, m
     elif task == "last_char":
         answers, n_ans = inputs[rows, n - 1], np.ones(m, dtype=np.int64)
     elif task == "length":
-        answers, n_ans = digits_batch(n)
+        answers, n_ans = numbers_batch(n, _base(cfg))
     else:  # duplicate
         answers, n_ans = np.repeat(inputs[valid], 2), 2 * n
     return _pack(task, inputs, n, answers, n_ans)
@@ -611,7 +647,7 @@ def _count_batch(rng: np.random.Generator, cfg: SimplerTasksConfig, m: int) -> l
     inputs[rows, s_len] = ARG
     inputs[rows, s_len + 1] = query
     count = ((seq == query[:, None]) & (col < s_len[:, None])).sum(axis=1)
-    answers, n_ans = digits_batch(count)
+    answers, n_ans = numbers_batch(count, _base(cfg))
     return _pack("count", inputs, s_len + 2, answers, n_ans)
 
 
@@ -705,7 +741,8 @@ class SimplerTasksTask(SymbolicTask):
 
     def __init__(self, config: SimplerTasksConfig):
         self.config = config
-        self.vocab = simpler_vocab(config.vocab_size)
+        self.vocab = simpler_vocab(config.vocab_size, config.max_length if config.numbers == "tokens" else None)
+        self._number_base = _base(config)
         self._tasks = tuple(config.tasks)
         # about 128 examples of every task in the mix per block, so each task's group is
         # large enough for its vectorised batch
@@ -732,7 +769,7 @@ class SimplerTasksTask(SymbolicTask):
         raise RuntimeError(f"{task}: no input inside [{cfg.min_length}, {cfg.max_length}] after {MAX_DRAWS} draws")
 
     def solve(self, problem: Problem) -> np.ndarray:
-        return solve(problem)
+        return solve(problem, self._number_base)
 
     def serialize(self, problem: Problem, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         head = np.array([task_token(problem.task)], dtype=np.int64)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import attrs
 
-from pptrain_core.config import FieldValueError, at_least, in_range
+from pptrain_core.config import FieldValueError, at_least, in_range, one_of
 from pptrain_core.specs import Preset, Provenance, Source, TaskSpec
 
 PAPER = "Wu, Li, Liang 2022 (NeurIPS), arXiv 2206.10139"
@@ -72,11 +72,15 @@ EMPTY = 5
 YES = 6
 NO = 7
 DIGIT0 = 8
-"""Digits ``0..9`` are ids ``8..17``: the decimal output of ``length`` and ``count``."""
+"""Digits ``0..9`` are ids ``8..17``: the decimal output of ``length`` and ``count`` when
+``numbers="digits"`` (with the default ``numbers="tokens"`` every number has its own id, see
+:func:`number_base`)."""
 TASK0 = 32
 """Task-name tokens: ``TASK0 + TASK_NAMES.index(name)``; ids up to 63 are reserved for more tasks."""
 SYMBOL0 = 64
 """Symbol ``s`` (``0 <= s < vocab_size``) is id ``SYMBOL0 + s``."""
+NUMBER_MODES: tuple[str, ...] = ("tokens", "digits")
+"""How ``length`` and ``count`` write their answer: one id per number, or decimal digits."""
 
 SPECIAL_NAMES: dict[int, str] = {
     PAD: "<pad>",
@@ -95,6 +99,15 @@ SPECIAL_NAMES: dict[int, str] = {
 def task_token(name: str) -> int:
     """The fixed id of a task-name token."""
     return TASK0 + TASK_NAMES.index(name)
+
+
+def number_base(vocab_size: int) -> int:
+    """Id of the number ``0`` under ``numbers="tokens"``: number ``n`` is ``number_base + n``.
+
+    The number ids come after the symbols (``0 .. max_length``, one id each), so every
+    other id keeps its place whatever the number range.
+    """
+    return SYMBOL0 + vocab_size
 
 
 # --------------------------------------------------------------------------- config
@@ -122,8 +135,8 @@ class SimplerTasksConfig:
 
     tasks: tuple[str, ...] = attrs.field(default=TASK_NAMES, converter=tuple, validator=_check_tasks)
     """Task names to mix; one is drawn uniformly per example."""
-    vocab_size: int = attrs.field(default=32_000, validator=at_least(2))
-    """Number of symbol ids (the reference samples T5's 32,000-piece vocabulary)."""
+    vocab_size: int = attrs.field(default=31_998, validator=at_least(2))
+    """Number of symbol ids (the reference samples T5 ids 2..31,999: 31,998 pieces)."""
     min_length: int = attrs.field(default=10, validator=at_least(1))
     """Shortest input, in tokens (reference: 10)."""
     max_length: int = attrs.field(default=220, validator=at_least(1))
@@ -132,6 +145,11 @@ class SimplerTasksConfig:
     """Probability that a ``search`` draw takes the query-present branch (reference: 0.5)."""
     delete_positive_share: float = attrs.field(default=0.75, validator=in_range(0.0, 1.0))
     """Probability that a ``delete`` draw takes the query-present branch (reference: 0.75)."""
+    numbers: str = attrs.field(default="tokens", validator=one_of(*NUMBER_MODES))
+    """How ``length`` and ``count`` answer: ``tokens`` (default) gives each number
+    ``0..max_length`` its own id after the symbols, so the answer is one token, as the
+    reference's T5 pieces nearly always are (1.11 and 1.02 tokens per answer);
+    ``digits`` writes decimal digits (ids 8..17): 2.56 and 2.03 tokens per answer at 10-220."""
     budget_per_task: int = attrs.field(default=1_000_000, validator=at_least(1))
     """Documentation only: training examples per task in the paper's datasets (1,000,000).
     The dataset itself is virtual; a run's length is set by its budget."""
@@ -174,9 +192,15 @@ def _p(status: str, note: str = "") -> Provenance:
 
 _COMMON_PROV = {
     "vocab_size": _p(
+        _V,
+        "tasks_with_tokens.py T5_TOKEN_IDS_FOR_TASKS: ids 0..31,999 (the 32,100-piece seqio vocabulary "
+        "minus its 100 extra ids) minus pad 0 and eos 1 = ids 2..31,999, 31,998 pieces; "
+        "ours are 31,998 plain symbol ids",
+    ),
+    "numbers": _p(
         _A,
-        "the reference samples T5 ids 0..31899 minus pad/eos (31,898 pieces, extra ids excluded); "
-        "we use 32,000 plain symbol ids",
+        "the reference writes length/count answers as T5 pieces of the decimal (1.11/1.02 pieces per "
+        "answer, measured in issue #15); ours give each number 0..max_length one id (exactly 1)",
     ),
     "min_length": _p(_V, "generate_simpler_tasks_data.sh: length_range=10,220"),
     "max_length": _p(_V, "generate_simpler_tasks_data.sh: length_range=10,220"),
@@ -186,7 +210,13 @@ _SHARES_PROV = {
     "search_positive_share": _p(_V, "tasks_with_tokens.py generate_search_data: query-present branch when u > 0.5"),
     "delete_positive_share": _p(_V, "tasks_with_tokens.py generate_delete_data: query-present branch when u > 0.25"),
 }
-_PAPER_VALUES = {"vocab_size": 32_000, "min_length": 10, "max_length": 220, "budget_per_task": 1_000_000}
+_PAPER_VALUES = {
+    "vocab_size": 31_998,
+    "numbers": "tokens",
+    "min_length": 10,
+    "max_length": 220,
+    "budget_per_task": 1_000_000,
+}
 _SHARES = {"search_positive_share": 0.5, "delete_positive_share": 0.75}
 _SOURCE = Source(paper=PAPER, repo=REPO, note="simpler_tasks_data_gen/tasks_with_tokens.py, generate.py")
 
@@ -222,9 +252,10 @@ def _group(name: str, tasks: tuple[str, ...], summary: str, note: str) -> Preset
 def _copy_ablation(name: str, length: int, vocab: int, what: str, script: str) -> Preset:
     vocab_note = (
         _p(_V, f"{script}: --num_tokens {vocab} (a random sample of T5 ids; ours are ids 0..{vocab - 1})")
-        if vocab != 32_000
+        if vocab != 31_998
         else _COMMON_PROV["vocab_size"]
     )
+    generated = 1_100_000 if vocab == 2 else 1_020_000  # copy_ablate_vocab/2.sh: num_examples=1100000
     return Preset(
         name=name,
         summary=f"Wu et al.'s copy ablation: {what}.",
@@ -240,7 +271,7 @@ def _copy_ablation(name: str, length: int, vocab: int, what: str, script: str) -
             "vocab_size": vocab_note,
             "min_length": _p(_V, f"{script}: length_range={length},{length}"),
             "max_length": _p(_V, f"{script}: length_range={length},{length}"),
-            "budget_per_task": _p(_V, f"{script}: 1,020,000 generated, split 1,000,000 / 10,000"),
+            "budget_per_task": _p(_V, f"{script}: {generated:,} generated, split 1,000,000 / 10,000"),
         },
         source=Source(paper=PAPER, repo=REPO, note=script),
     )
@@ -271,10 +302,10 @@ PRESETS: tuple[Preset, ...] = (
         "the 18 tasks of generate_simpler_tasks_data.sh; the paper pretrains one task at a time, "
         "uniform per-example mixing is ours",
     ),
-    _copy_ablation("copy_length_28", 28, 32_000, "inputs of exactly 28 tokens", f"{_ABL}/copy_ablate_length/28.sh"),
-    _copy_ablation("copy_length_252", 252, 32_000, "inputs of exactly 252 tokens", f"{_ABL}/copy_ablate_length/252.sh"),
+    _copy_ablation("copy_length_28", 28, 31_998, "inputs of exactly 28 tokens", f"{_ABL}/copy_ablate_length/28.sh"),
+    _copy_ablation("copy_length_252", 252, 31_998, "inputs of exactly 252 tokens", f"{_ABL}/copy_ablate_length/252.sh"),
     _copy_ablation(
-        "copy_length_1020", 1020, 32_000, "inputs of exactly 1,020 tokens", f"{_ABL}/copy_ablate_length/1020.sh"
+        "copy_length_1020", 1020, 31_998, "inputs of exactly 1,020 tokens", f"{_ABL}/copy_ablate_length/1020.sh"
     ),
     *(
         _copy_ablation(
