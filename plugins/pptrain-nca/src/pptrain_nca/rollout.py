@@ -511,13 +511,13 @@ def compare_devices(
     """
     import attrs
 
-    from pptrain_nca.task import NCATask
+    from pptrain_nca.task import NCATask, rule_stream
 
     ref = NCATask(attrs.evolve(config, device=reference, probe_workers=0))
     dev = NCATask(attrs.evolve(config, device=device, probe_workers=0))
     c = ref.config
     length = sum(ref._candidate_words())
-    words = np.stack([rng_words(seed, split, j, length) for j in range(rules)])
+    words = np.stack([rule_stream(seed, split, 0, j).random_raw(length) for j in range(rules)])
     _, ratios_ref = ref._probe_words(words)
     _, ratios_dev = dev._probe_words(words)
     band_ref = [in_band(r, c.band_lower, c.band_upper) for r in ratios_ref]
@@ -555,10 +555,3 @@ def compare_devices(
         "search": search,
         "rollouts": rollouts,
     }
-
-
-def rng_words(seed: int, split: str, slot: int, length: int) -> np.ndarray:
-    """The first candidate's raw words of ``slot`` (pool epoch 0): what the search probes first."""
-    from pptrain_core.data import rng_for
-
-    return rng_for(seed, "nca-rule", split, 0, slot).bit_generator.random_raw(length)

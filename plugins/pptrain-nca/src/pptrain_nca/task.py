@@ -82,6 +82,11 @@ MAX_PROBE_BATCH = 512
 PROBE_TARGET = 256
 
 
+def rule_stream(seed: int, split: str, epoch: int, slot: int) -> np.random.BitGenerator:
+    """The raw-word stream of a rule slot's candidates ``k = 0, 1, ...`` (pool epoch ``epoch``)."""
+    return rng_for(seed, "nca-rule", split, epoch, slot).bit_generator
+
+
 @attrs.frozen
 class PatchNames:
     """Display names: ``<grid>`` / ``</grid>`` for the delimiters, the id for a patch,
@@ -200,7 +205,7 @@ class NCATask(Task):
         c = self.config
         pending = list(dict.fromkeys(int(s) for s in slots))
         found: dict[int, Rule] = {}
-        streams = {j: rng_for(seed, "nca-rule", split, epoch, j).bit_generator for j in pending}
+        streams = {j: rule_stream(seed, split, epoch, j) for j in pending}
         length = sum(self._candidate_words())
         k = 0
         while pending:
@@ -423,9 +428,9 @@ class NCATask(Task):
             )
             for j in range(sample)
         ]
-        again = self.probe_ratios([found[j].weights for j in range(sample)], restab)
-        stable = sum(in_band(r, c.band_lower, c.band_upper) for r in again)
         weights = [found[j].weights for j in range(sample)]
+        again = self.probe_ratios(weights, restab)
+        stable = sum(in_band(r, c.band_lower, c.band_upper) for r in again)
         grids = np.stack(
             [
                 rng_for(seed, "nca-influence", j).integers(0, c.num_states, size=(c.grid_size, c.grid_size))

@@ -73,15 +73,10 @@ class SymbolNames:
 def simpler_vocab(vocab_size: int, max_number: int | None = None) -> TokenizerSpec:
     """Fixed specials, digits and task names (ids 0..63), the ``vocab_size`` symbols, then,
     when ``max_number`` is given (``numbers="tokens"``), one id for each number ``0..max_number``."""
-    if max_number is None:
-        return TokenizerSpec(size=SYMBOL0 + vocab_size, names=SymbolNames(), pad_id=PAD, eos_id=END, sep_id=SEP)
-    return TokenizerSpec(
-        size=number_base(vocab_size) + max_number + 1,
-        names=SymbolNames(vocab_size),
-        pad_id=PAD,
-        eos_id=END,
-        sep_id=SEP,
-    )
+    numbers = max_number is not None
+    size = number_base(vocab_size) + max_number + 1 if numbers else SYMBOL0 + vocab_size
+    names = SymbolNames(vocab_size if numbers else None)
+    return TokenizerSpec(size=size, names=names, pad_id=PAD, eos_id=END, sep_id=SEP)
 
 
 # --------------------------------------------------------------------------- random source
