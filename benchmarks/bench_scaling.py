@@ -1,18 +1,25 @@
-"""Scaling on CPU: generation tokens/s vs DataLoader worker processes, and a 2-process
-``torchrun`` training run vs 1 process (gloo backend).
+"""Scaling on CPU: tokens/s of the training input pipeline vs DataLoader worker processes, the
+share of training time spent waiting for data, and a 2-process ``torchrun`` training run vs 1
+process (gloo backend).
 
 Generation: ours only (pptrain 0.3.0 materialises its lists in the main process before
-training, so it has no worker-parallel generation to compare), a ``VirtualDataset`` read
-through ``torch.utils.data.DataLoader`` with 0, 1, 2 and 4 workers, batches of 8 examples
-collated by our pad collator, timed for ``--seconds`` from the first batch (worker start-up
-excluded), interleaved over worker counts, medians.
+training, so it has no worker-parallel generation to compare). The batches come from
+``PrePreTrainer.data_loader()``: the dataset, read order, collator and DataLoader settings of
+``pptrain fit`` itself, with 0, 1, 2, 4, 8 and 16 workers, batches of 8 sequences, timed for
+``--seconds`` from the first batch (worker start-up excluded), interleaved over worker counts,
+medians.
+
+Data wait: ``pptrain fit`` of a tiny GPT-2 (2 layers, d 64, 2 heads) for ``--wait-steps`` steps;
+the run summary's ``data_wait_share`` is the time the training loop spent fetching batches over
+its whole time.
 
 Training: ``pptrain fit`` on a tiny GPT-2 (2 layers, d 64, 2 heads) on ``dyck:small_k8``
 (256 tokens), batch 8 per process, one torch thread per process, once as one process and
 once as ``torchrun --nproc_per_node 2`` (gloo); tokens/s from the run summary (the
 Trainer's loop time), total and per process.
 
-    python benchmarks/bench_scaling.py [--seconds 3] [--repeats 3] [--steps 150] [--doc docs/benchmarks.md]
+    python benchmarks/bench_scaling.py [--seconds 3] [--repeats 3] [--steps 150] [--wait-steps 60]
+        [--workers 0,1,2,4,8,16] [--doc docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -28,34 +35,80 @@ from pathlib import Path
 
 from _common import add_doc_arg, fmt_rate, header, interleave, median, write_section
 
-PRESETS = ("dyck:paper_k64", "simpler_tasks:paper_all18", "lime:paper_mixed_1m")
-WORKERS = (0, 1, 2, 4)
+from pptrain_core.training.order import LANES
+
+PRESETS = (
+    "dyck:paper_k64",
+    "nca:paper_web_text",
+    "lime:paper_mixed_1m",
+    "simpler_tasks:paper_all18",
+    "procedural",
+    "summarization",
+)
+WORKERS = (0, 1, 2, 4, 8, 16)
+WAIT_WORKERS = (0, 2)
+TINY = {"model_type": "gpt2", "overrides": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 1024}}
+
+
+def _run_config(preset: str, out: str, *, workers: int, seed: int, steps: int):
+    """Batches of 8 sequences; examples shorter than 256 tokens packed into 256-token windows, as
+    training on them would be, longer ones padded (cut at 1,024)."""
+    from pptrain_core.data import mean_length
+    from pptrain_core.tasks import create_task
+    from pptrain_core.training import RunConfig
+
+    short = mean_length(create_task(preset).build(), seed, "train", 16) < 256
+    return RunConfig(
+        output_dir=out,
+        max_steps=steps,
+        batch_size=8,
+        collation="pack" if short else "pad",
+        seq_len=256 if short else 1024,
+        dataloader_workers=workers,
+        data_seed=seed,
+        eval_examples=0,
+        logging_steps=steps,
+        lr=1e-3,
+        schedule="constant",
+        progress=False,
+        export_bundle=False,
+    )
 
 
 def loader_rate(preset: str, workers: int, seconds: float, seed: int) -> float:
-    import torch
-
-    from pptrain_core.data import VirtualDataset, mean_length
+    """Tokens/s of the batches ``PrePreTrainer.data_loader`` yields: the dataset, order, collator and
+    workers of ``pptrain fit``, without the model."""
     from pptrain_core.tasks import create_task
-    from pptrain_core.training.collate import Collator, PackedDataset
+    from pptrain_core.training import PrePreTrainer
+    from pptrain_core.training.job import build_adapter
 
-    built = create_task(preset).build()
-    if mean_length(built, 1, "train", 16) < 256:  # short examples packed into 256-token windows, as in training
-        ds = PackedDataset(built, seed=seed, split="train", length=10**8, seq_len=256)
-    else:
-        ds = VirtualDataset(built, seed=seed, split="train", length=10**8)
-    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=workers, collate_fn=Collator(built.vocab.pad_id))
-    it = iter(loader)
-    next(it)
-    tokens = 0
-    t0 = time.perf_counter()
-    for batch in it:
-        tokens += int(batch["attention_mask"].sum())
-        dt = time.perf_counter() - t0
-        if dt >= seconds:
-            break
-    del it, loader
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _run_config(preset, tmp, workers=workers, seed=seed, steps=10**6)
+        loader = PrePreTrainer(create_task(preset), build_adapter("hf_causal_lm", TINY), run).data_loader()
+        it = iter(loader)
+        for _ in range(2 * LANES):  # worker start-up and the lanes' first blocks are not the steady state
+            next(it)
+        tokens = 0
+        t0 = time.perf_counter()
+        for batch in it:
+            tokens += int(batch["attention_mask"].sum())
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                break
+        del it, loader
     return tokens / dt
+
+
+def data_wait(preset: str, workers: int, steps: int, seed: int) -> dict:
+    """A real ``fit`` of the tiny GPT-2: tokens/s and the share of its time spent waiting for batches."""
+    from pptrain_core.tasks import create_task
+    from pptrain_core.training import PrePreTrainer
+    from pptrain_core.training.job import build_adapter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _run_config(preset, tmp, workers=workers, seed=seed, steps=steps)
+        summary = PrePreTrainer(create_task(preset), build_adapter("hf_causal_lm", TINY), run).fit().summary
+    return {"tps": summary["tokens_per_s"], "wait": summary["data_wait_share"]}
 
 
 JOB = """task: {{name: dyck, preset: small_k8}}
@@ -115,7 +168,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150, help="optimizer steps per training run")
     ap.add_argument("--train-repeats", type=int, default=2)
     ap.add_argument("--presets", default=",".join(PRESETS))
+    ap.add_argument("--workers", default=",".join(map(str, WORKERS)), help="worker counts for the pipeline table")
+    ap.add_argument("--wait-steps", type=int, default=60, help="optimizer steps per data-wait run (0: skip)")
+    ap.add_argument("--skip-torchrun", action="store_true", help="leave out the torchrun table")
     ap.add_argument("--timeout", type=float, default=400.0)
+    ap.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     add_doc_arg(ap)
     args = ap.parse_args()
     import warnings
@@ -126,19 +183,37 @@ def main() -> None:
     torch.set_num_threads(1)
     cores = os.cpu_count() or 1
 
+    workers = [int(w) for w in args.workers.split(",") if w]
+    presets = [p for p in args.presets.split(",") if p]
     gen_rows = [
-        "| task:preset | " + " | ".join(f"{w} workers" for w in WORKERS) + " | best / 0 workers |",
-        "|---|" + "---:|" * (len(WORKERS) + 1),
+        "| task:preset | " + " | ".join(f"{w} workers" for w in workers) + " | best / 0 workers |",
+        "|---|" + "---:|" * (len(workers) + 1),
     ]
-    for preset in [p for p in args.presets.split(",") if p]:
+    raw: dict = {"pipeline": {}, "data_wait": {}}
+    for preset in presets:
         seeds = iter(range(10_000))
         rates = interleave(
-            [lambda w=w, p=preset, s=seeds: loader_rate(p, w, args.seconds, next(s)) for w in WORKERS], args.repeats
+            [lambda w=w, p=preset, s=seeds: loader_rate(p, w, args.seconds, next(s)) for w in workers], args.repeats
         )
         meds = [median(r) for r in rates]
+        raw["pipeline"][preset] = dict(zip(workers, meds, strict=True))
         best = max(m for m in meds if m is not None)
         gen_rows.append(f"| `{preset}` | " + " | ".join(fmt_rate(m) for m in meds) + f" | {best / meds[0]:.2f}x |")
         print(gen_rows[-1], flush=True)
+
+    wait_rows = [
+        "| task:preset | " + " | ".join(f"{w} workers: tokens / s | {w} workers: waiting" for w in WAIT_WORKERS) + " |",
+        "|---|" + "---:|" * (2 * len(WAIT_WORKERS)),
+    ]
+    if args.wait_steps:
+        for preset in presets:
+            cells = []
+            for w in WAIT_WORKERS:
+                r = data_wait(preset, w, args.wait_steps, 0)
+                raw["data_wait"].setdefault(preset, {})[w] = r
+                cells += [f"{r['tps']:,.0f}", f"{100 * r['wait']:.1f} %"]
+            wait_rows.append(f"| `{preset}` | " + " | ".join(cells) + " |")
+            print(wait_rows[-1], flush=True)
 
     fits: dict[int, list[dict]] = {1: [], 2: []}
     port = iter(range(29611, 29700))
@@ -152,7 +227,8 @@ def main() -> None:
 
         return fn
 
-    interleave([fit(1), fit(2)], args.train_repeats)
+    if not args.skip_torchrun:
+        interleave([fit(1), fit(2)], args.train_repeats)
     train_rows = [
         "| processes | tokens / s, total | tokens / s per process | total vs 1 process | whole command (s) | runs ok |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -160,6 +236,9 @@ def main() -> None:
     base = None
     for n in (1, 2):
         ok = [r for r in fits[n] if "error" not in r]
+        if not fits[n]:
+            train_rows.append(f"| {n} | not run (`--skip-torchrun`) | - | - | - | - |")
+            continue
         if not ok:
             train_rows.append(f"| {n} | {fits[n][-1]['error']} | - | - | - | 0/{len(fits[n])} |")
             continue
@@ -177,15 +256,26 @@ def main() -> None:
         f"{cores} and beyond, and a 2-process run can at best double the total if both cores are free. "
         "Run it on a bigger machine to see the curve continue.",
         "",
-        "### Generation through a DataLoader (ours)",
+        "### The training input pipeline vs DataLoader workers (ours)",
         "",
-        f"Tokens/s, batches of 8 sequences (examples shorter than 256 tokens packed into 256-token windows, longer "
-        f"ones padded), {args.seconds:g} s of consumption per measurement "
-        f"after the first batch (worker start-up excluded), median of {args.repeats} runs interleaved over "
-        "worker counts. pptrain 0.3.0 generates its whole list in the main process before training "
-        "(`build_datasets`), so it has no row here: its single-process rate is in the family sections above.",
+        "Tokens/s of the batches `PrePreTrainer.data_loader()` yields: the dataset, read order (lane order "
+        "for block-generating families), collator and DataLoader settings of `pptrain fit` itself, without "
+        f"the model. Batches of 8 sequences (examples shorter than 256 tokens packed into 256-token windows, "
+        f"longer ones padded and cut at 1,024), {args.seconds:g} s of consumption per measurement after the "
+        f"first batch (worker start-up excluded), median of {args.repeats} runs interleaved over worker counts. "
+        "pptrain 0.3.0 generates its whole list in the main process before training (`build_datasets`), so it "
+        "has no row here: its single-process rate is in the family sections above.",
         "",
         *gen_rows,
+        "",
+        "### Share of training time spent waiting for data",
+        "",
+        f"`pptrain fit` of a tiny GPT-2 (2 layers, d 64, 2 heads, fp32, one thread) for {args.wait_steps} steps, "
+        "same batches as above; `waiting` is the run summary's `data_wait_share`: the time the training loop "
+        "spent fetching its next batches over the run's whole time. With workers the batches are made while "
+        "the model trains, so on free cores the wait drops; on this machine the workers take the model's core.",
+        "",
+        *(wait_rows if args.wait_steps else ["Not measured (`--wait-steps 0`)."]),
         "",
         "### Training: `torchrun --nproc_per_node 2` vs 1 process (CPU, gloo)",
         "",
@@ -196,6 +286,8 @@ def main() -> None:
         "",
         *train_rows,
     ]
+    if args.json:
+        print(json.dumps(raw, indent=2))
     write_section(args.doc, "scaling", body)
     if not args.doc:
         print("\n".join(body))

@@ -128,9 +128,14 @@ class Collator:
     attention and loss either way).
     """
 
-    def __init__(self, pad_id: int | None, max_len: int = 0, *, positions: int | None = None):
+    def __init__(
+        self, pad_id: int | None, max_len: int = 0, *, positions: int | None = None, numpy_in_workers: bool = False
+    ):
         self.pad_id = 0 if pad_id is None else int(pad_id)
         self.max_len = int(max_len)
+        # inside a DataLoader worker, return compact numpy arrays (cheap to send; the trainer
+        # turns them into tensors with pptrain_core.training.order.to_torch)
+        self.numpy_in_workers = bool(numpy_in_workers)
         # the model's positions: a longer row is refused in one sentence, not an index error deep in the model
         self.positions = positions
 
@@ -158,6 +163,10 @@ class Collator:
             ids[b, :n] = t
             attn[b, :n] = 1
             labels[b, :n] = np.where(m.astype(bool), t, -100)
+        if self.numpy_in_workers and torch.utils.data.get_worker_info() is not None:
+            from pptrain_core.training.order import compact
+
+            return compact({"input_ids": ids, "attention_mask": attn, "labels": labels})
         return {
             "input_ids": torch.from_numpy(ids),
             "attention_mask": torch.from_numpy(attn),

@@ -184,7 +184,6 @@ def _sequential_trainer_class(
 ):
     """The Trainer subclass; ``keep`` checkpoints are rotated only after a new one is complete,
     and ``checkpoint_writers`` (``f(folder)``) add files to each checkpoint before it is marked."""
-    import torch
     from transformers import Trainer
 
     class SequentialTrainer(Trainer):
@@ -196,10 +195,40 @@ def _sequential_trainer_class(
                 return [name for name, _ in model.named_parameters()]
             return super().get_decay_parameter_names(model)
 
+        data_wait_s = 0.0  # time spent waiting for training batches
+
         def _get_train_sampler(self, train_dataset=None):
-            return torch.utils.data.SequentialSampler(
-                train_dataset if train_dataset is not None else self.train_dataset
-            )
+            from pptrain_core.training.order import LaneOrder, block_items, set_cache_blocks, set_length
+
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            known = getattr(self, "_orders", {}).get(id(dataset))
+            if known is not None:  # asked again: the dataset may already be longer than the run
+                return known
+            unit = self.args.per_device_train_batch_size * max(int(self.args.world_size), 1)
+            order = LaneOrder(len(dataset), unit=unit, block=block_items(dataset))
+            set_cache_blocks(dataset, order.cache_blocks())
+            set_length(dataset, order.span())  # lanes read a little past the first len(dataset) examples
+            self._orders = {**getattr(self, "_orders", {}), id(dataset): order}
+            return order
+
+        def get_train_dataloader(self):
+            if self.args.dataloader_num_workers:
+                order = self._get_train_sampler()
+                self.args.dataloader_prefetch_factor = max(self.args.dataloader_prefetch_factor or 2, order.prefetch())
+            return super().get_train_dataloader()
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            from pptrain_core.training.order import to_torch
+
+            t0 = time.perf_counter()
+            out = super().get_batch_samples(map(to_torch, epoch_iterator), num_batches, device)
+            self.data_wait_s += time.perf_counter() - t0
+            return out
+
+        def _prepare_inputs(self, inputs):
+            from pptrain_core.training.order import to_torch
+
+            return super()._prepare_inputs(to_torch(inputs))
 
         def _save(self, output_dir=None, state_dict=None):
             # HF saves modules that are not PreTrainedModel with safetensors.save_file, which
@@ -361,6 +390,8 @@ class PrePreTrainer:
             report_to=[],
             disable_tqdm=True,
             dataloader_num_workers=r.dataloader_workers,
+            # workers live for the whole run: evaluations do not start fresh ones each time
+            dataloader_persistent_workers=r.dataloader_workers > 0,
             remove_unused_columns=False,
             include_num_input_tokens_seen="non_padding",
             use_cpu=on_cpu,
@@ -450,14 +481,78 @@ class PrePreTrainer:
         with cpu_threads(threads):
             return self._fit(built, plan, {"setting": self.run.threads, "chosen_by": chosen_by})
 
+    def _datasets(self, built: Any, plan: Any, n_train: int) -> tuple[Any, Any, Any, Any]:
+        """The curriculum stage (or None), the train and eval datasets and the collator, as training reads them."""
+        from pptrain_core.data import VirtualDataset
+        from pptrain_core.training.collate import Collator, PackedDataset
+
+        r = self.run
+        stage = None
+        if r.curriculum is not None:
+            from pptrain_core.training.curriculum import CurriculumStage, StagedDataset
+
+            stage = CurriculumStage(self.task, r.curriculum)
+            pack = r.seq_len if r.collation == "pack" else 0
+            train = StagedDataset(stage, seed=r.data_seed, split="train", length=n_train, seq_len=pack)
+            evals = StagedDataset(stage, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=pack)
+        elif r.collation == "pack":
+            train = PackedDataset(built, seed=r.data_seed, split="train", length=n_train, seq_len=r.seq_len)
+            evals = PackedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=r.seq_len)
+        elif getattr(built, "window_view", lambda: None)() is not None:  # a window-level task: what the model sees
+            from pptrain_core.training.collate import WindowedDataset
+
+            train = WindowedDataset(built, seed=r.data_seed, split="train", length=n_train, max_len=r.seq_len)
+            evals = WindowedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, max_len=r.seq_len)
+        else:
+            train = VirtualDataset(built, seed=r.data_seed, split="train", length=n_train)
+            evals = VirtualDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples)
+        collator = Collator(
+            built.vocab.pad_id,
+            0 if r.collation == "pack" else r.seq_len,
+            positions=plan.profile.positions,
+            numpy_in_workers=True,
+        )
+        return stage, train, evals, collator
+
+    def data_loader(self, steps: int | None = None) -> Any:
+        """The training batches exactly as :meth:`fit` reads them (dataset, order, collator, workers),
+        without training: an iterable of ``{"input_ids", "attention_mask", "labels"}`` tensors for the
+        first ``steps`` optimizer steps (default: the run's budget). For measuring the data path."""
+        from pptrain_core.training.order import to_torch
+
+        built, plan = self._checked()
+        r = self.run
+        args = self._training_args(Path(r.output_dir))
+        world = max(int(args.world_size), 1)
+        seqs_per_step = r.batch_size * r.grad_accum * world
+        if steps is None:
+            tokens_per_seq = self._tokens_per_sequence(built, plan.mean_tokens)
+            steps = r.max_steps or max(1, math.ceil(r.max_tokens / (seqs_per_step * tokens_per_seq)))
+        _stage, train, _evals, collator = self._datasets(built, plan, steps * seqs_per_step)
+        trainer = _sequential_trainer_class()(
+            model=self.adapter.build(built.vocab.size, seed=r.model_seed),
+            args=args,
+            train_dataset=train,
+            data_collator=collator,
+        )
+        loader = trainer.get_train_dataloader()
+
+        class _Batches:
+            def __len__(self) -> int:
+                return len(loader)
+
+            def __iter__(self):
+                return map(to_torch, iter(loader))
+
+        return _Batches()
+
     def _fit(self, built: Any, plan: Any, threads: dict[str, Any]) -> FitResult:
         import torch
         from transformers.utils import logging as hf_logging
 
         from pptrain_core.bundle import write_json_atomic
         from pptrain_core.config import unstructure
-        from pptrain_core.data import VirtualDataset
-        from pptrain_core.training.collate import Collator, PackedDataset
+        from pptrain_core.training.collate import PackedDataset
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
@@ -478,26 +573,7 @@ class PrePreTrainer:
         args.max_steps = steps
         n_train = steps * seqs_per_step
 
-        stage = None
-        if r.curriculum is not None:
-            from pptrain_core.training.curriculum import CurriculumStage, StagedDataset
-
-            stage = CurriculumStage(self.task, r.curriculum)
-            pack = r.seq_len if r.collation == "pack" else 0
-            train = StagedDataset(stage, seed=r.data_seed, split="train", length=n_train, seq_len=pack)
-            evals = StagedDataset(stage, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=pack)
-        elif r.collation == "pack":
-            train = PackedDataset(built, seed=r.data_seed, split="train", length=n_train, seq_len=r.seq_len)
-            evals = PackedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, seq_len=r.seq_len)
-        elif getattr(built, "window_view", lambda: None)() is not None:  # a window-level task: what the model sees
-            from pptrain_core.training.collate import WindowedDataset
-
-            train = WindowedDataset(built, seed=r.data_seed, split="train", length=n_train, max_len=r.seq_len)
-            evals = WindowedDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples, max_len=r.seq_len)
-        else:
-            train = VirtualDataset(built, seed=r.data_seed, split="train", length=n_train)
-            evals = VirtualDataset(built, seed=r.data_seed, split="eval", length=r.eval_examples)
-        collator = Collator(vocab.pad_id, 0 if r.collation == "pack" else r.seq_len, positions=plan.profile.positions)
+        stage, train, evals, collator = self._datasets(built, plan, n_train)
 
         model = self.adapter.build(vocab.size, seed=r.model_seed)
         job = {
@@ -571,6 +647,9 @@ class PrePreTrainer:
             "eval_loss": eval_loss,
             "wall_time_s": round(wall, 3),
             "tokens_per_s": round(trainer.state.num_input_tokens_seen / wall, 1) if wall > 0 else None,
+            # time the training loop waited for its next batches, and its share of the training time
+            "data_wait_s": round(trainer.data_wait_s, 3),
+            "data_wait_share": round(trainer.data_wait_s / wall, 4) if wall > 0 else None,
             "resumed_from": resume,
             "skipped_checkpoints": skipped,
             "world_size": world,
