@@ -6,7 +6,8 @@ Generation: ours only (pptrain 0.3.0 materialises its lists in the main process 
 training, so it has no worker-parallel generation to compare). The batches come from
 ``PrePreTrainer.data_loader()``: the dataset, read order, collator and DataLoader settings of
 ``pptrain fit`` itself, with 0, 1, 2, 4, 8 and 16 workers, batches of 8 sequences, timed for
-``--seconds`` from the first batch (worker start-up excluded), interleaved over worker counts,
+``--seconds`` after the first 32 batches (worker start-up and the first blocks excluded), after an
+untimed warm-up read, interleaved over worker counts,
 medians.
 
 Data wait: ``pptrain fit`` of a tiny GPT-2 (2 layers, d 64, 2 heads) for ``--wait-steps`` steps;
@@ -50,18 +51,20 @@ WAIT_WORKERS = (0, 2)
 TINY = {"model_type": "gpt2", "overrides": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 1024}}
 
 
-def _run_config(preset: str, out: str, *, workers: int, seed: int, steps: int):
-    """Batches of 8 sequences; examples shorter than 256 tokens packed into 256-token windows, as
+def _run_config(
+    preset: str, out: str, *, workers: int, seed: int, steps: int, batch: int = 8, params: dict | None = None, **run
+):
+    """Batches of ``batch`` sequences; examples shorter than 256 tokens packed into 256-token windows, as
     training on them would be, longer ones padded (cut at 1,024)."""
     from pptrain_core.data import mean_length
     from pptrain_core.tasks import create_task
     from pptrain_core.training import RunConfig
 
-    short = mean_length(create_task(preset).build(), seed, "train", 16) < 256
-    return RunConfig(
+    short = mean_length(create_task(preset, **(params or {})).build(), seed, "train", 16) < 256
+    settings = dict(
         output_dir=out,
         max_steps=steps,
-        batch_size=8,
+        batch_size=batch,
         collation="pack" if short else "pad",
         seq_len=256 if short else 1024,
         dataloader_workers=workers,
@@ -73,20 +76,32 @@ def _run_config(preset: str, out: str, *, workers: int, seed: int, steps: int):
         progress=False,
         export_bundle=False,
     )
+    return RunConfig(**{**settings, **run})
 
 
-def loader_rate(preset: str, workers: int, seconds: float, seed: int) -> float:
+def loader_rate(
+    preset: str,
+    workers: int,
+    seconds: float,
+    seed: int,
+    *,
+    params: dict | None = None,
+    warm: int = 2 * LANES,
+    batch: int = 8,
+) -> float:
     """Tokens/s of the batches ``PrePreTrainer.data_loader`` yields: the dataset, order, collator and
-    workers of ``pptrain fit``, without the model."""
+    workers of ``pptrain fit``, without the model; timed after ``warm`` batches (worker start-up and
+    the lanes' first blocks are not the steady state). ``params`` override the task's settings."""
     from pptrain_core.tasks import create_task
     from pptrain_core.training import PrePreTrainer
     from pptrain_core.training.job import build_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = _run_config(preset, tmp, workers=workers, seed=seed, steps=10**6)
-        loader = PrePreTrainer(create_task(preset), build_adapter("hf_causal_lm", TINY), run).data_loader()
+        run = _run_config(preset, tmp, workers=workers, seed=seed, steps=10**6, batch=batch, params=params)
+        task = create_task(preset, **(params or {}))
+        loader = PrePreTrainer(task, build_adapter("hf_causal_lm", TINY), run).data_loader()
         it = iter(loader)
-        for _ in range(2 * LANES):  # worker start-up and the lanes' first blocks are not the steady state
+        for _ in range(max(1, warm)):
             next(it)
         tokens = 0
         t0 = time.perf_counter()
@@ -99,16 +114,26 @@ def loader_rate(preset: str, workers: int, seconds: float, seed: int) -> float:
     return tokens / dt
 
 
+def steady_rate(metrics: Path) -> float | None:
+    """Tokens/s between the first and the last logged training step (start-up left out)."""
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "loss" in r and "tokens" in r and "time_s" in r]
+    if len(rows) < 2 or rows[-1]["time_s"] <= rows[0]["time_s"]:
+        return None
+    return (rows[-1]["tokens"] - rows[0]["tokens"]) / (rows[-1]["time_s"] - rows[0]["time_s"])
+
+
 def data_wait(preset: str, workers: int, steps: int, seed: int) -> dict:
-    """A real ``fit`` of the tiny GPT-2: tokens/s and the share of its time spent waiting for batches."""
+    """A real ``fit`` of the tiny GPT-2: steady tokens/s and the share of its time spent waiting for batches."""
     from pptrain_core.tasks import create_task
     from pptrain_core.training import PrePreTrainer
     from pptrain_core.training.job import build_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = _run_config(preset, tmp, workers=workers, seed=seed, steps=steps)
+        run = _run_config(preset, tmp, workers=workers, seed=seed, steps=steps, logging_steps=max(1, steps // 10))
         summary = PrePreTrainer(create_task(preset), build_adapter("hf_causal_lm", TINY), run).fit().summary
-    return {"tps": summary["tokens_per_s"], "wait": summary["data_wait_share"]}
+        steady = steady_rate(Path(tmp) / "metrics.jsonl")
+    return {"tps": steady or summary["tokens_per_s"], "wait": summary["data_wait_share"]}
 
 
 JOB = """task: {{name: dyck, preset: small_k8}}
@@ -191,6 +216,7 @@ def main() -> None:
     ]
     raw: dict = {"pipeline": {}, "data_wait": {}}
     for preset in presets:
+        loader_rate(preset, 0, 0.2, 9_999)  # one-off set-up (word lists, rule tables) before any timing
         seeds = iter(range(10_000))
         rates = interleave(
             [lambda w=w, p=preset, s=seeds: loader_rate(p, w, args.seconds, next(s)) for w in workers], args.repeats
@@ -206,6 +232,7 @@ def main() -> None:
         "|---|" + "---:|" * (2 * len(WAIT_WORKERS)),
     ]
     if args.wait_steps:
+        data_wait(presets[0], 0, 3, 0)  # the first fit in a process pays one-off set-up costs
         for preset in presets:
             cells = []
             for w in WAIT_WORKERS:
@@ -262,7 +289,8 @@ def main() -> None:
         "for block-generating families), collator and DataLoader settings of `pptrain fit` itself, without "
         f"the model. Batches of 8 sequences (examples shorter than 256 tokens packed into 256-token windows, "
         f"longer ones padded and cut at 1,024), {args.seconds:g} s of consumption per measurement after the "
-        f"first batch (worker start-up excluded), median of {args.repeats} runs interleaved over worker counts. "
+        f"first {2 * LANES} batches (worker start-up and the lanes' first blocks excluded), after an untimed "
+        f"warm-up read in the same process, median of {args.repeats} runs interleaved over worker counts. "
         "pptrain 0.3.0 generates its whole list in the main process before training (`build_datasets`), so it "
         "has no row here: its single-process rate is in the family sections above.",
         "",
@@ -271,7 +299,8 @@ def main() -> None:
         "### Share of training time spent waiting for data",
         "",
         f"`pptrain fit` of a tiny GPT-2 (2 layers, d 64, 2 heads, fp32, one thread) for {args.wait_steps} steps, "
-        "same batches as above; `waiting` is the run summary's `data_wait_share`: the time the training loop "
+        "same batches as above, after one untimed warm-up run in the same process; tokens / s between the first "
+        "and the last logged step; `waiting` is the run summary's `data_wait_share`: the time the training loop "
         "spent fetching its next batches over the run's whole time. With workers the batches are made while "
         "the model trains, so on free cores the wait drops; on this machine the workers take the model's core.",
         "",
