@@ -38,6 +38,7 @@ SECTIONS = {
     "training": "Training: time to first step and tokens/s",
     "scaling": "Scaling: DataLoader workers and torchrun",
     "cli": "CLI start-up",
+    "accelerator": "Accelerator",
 }
 
 PREAMBLE = """# Benchmarks

@@ -57,8 +57,10 @@ def test_every_family_trains_on_token_t_plus_1_at_position_t(task):
     _check_alignment(model, Collator(built.vocab.pad_id)([packed[0], packed[1]]))
 
 
+DYCK = "{name: dyck, preset: smoke}"
+LIME = "{name: lime, preset: paper_mixed_1m}"
 JOB = """
-task: {{name: dyck, preset: smoke}}
+task: {task}
 model:
   adapter: hf_causal_lm
   params:
@@ -85,7 +87,7 @@ def _cli(*args, cwd=None, timeout=600):
 
 def test_fit_then_transfer_through_the_cli(tmp_path):
     job = tmp_path / "job.yaml"
-    job.write_text(JOB.format(out=tmp_path / "run", batch=4))
+    job.write_text(JOB.format(out=tmp_path / "run", batch=4, task=DYCK))
     fit = _cli("fit", str(job), "--json")
     assert fit.returncode == 0, fit.stderr[-3000:]
     summary = json.loads(fit.stdout)
@@ -119,19 +121,30 @@ def test_fit_then_transfer_through_the_cli(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
-def test_torchrun_two_processes_match_one_process_with_twice_the_batch(tmp_path):
-    """Under torchrun each rank reads disjoint examples: 2 x 4 per step equals 1 x 8 per step."""
+@pytest.mark.parametrize("task", [DYCK, LIME])
+def test_torchrun_two_processes_match_one_process_with_twice_the_batch(tmp_path, task):
+    """Under torchrun each rank reads disjoint examples: 2 x 4 per step equals 1 x 8 per step, in index
+    order (dyck:smoke, one example at a time) and in lane order (lime, blocks of 64 examples)."""
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     if not Path(torchrun).exists():
         pytest.skip("torchrun is not installed")
     single = tmp_path / "single.yaml"
-    single.write_text(JOB.format(out=tmp_path / "single", batch=8))
+    single.write_text(JOB.format(out=tmp_path / "single", batch=8, task=task))
     double = tmp_path / "double.yaml"
-    double.write_text(JOB.format(out=tmp_path / "double", batch=4))
+    double.write_text(JOB.format(out=tmp_path / "double", batch=4, task=task))
     one = _cli("fit", str(single), "--json")
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "pptrain_core", "fit", str(double), "--json"],
+        [
+            torchrun,
+            "--nproc_per_node=2",
+            f"--master_port={29533 if task == DYCK else 29537}",
+            "-m",
+            "pptrain_core",
+            "fit",
+            str(double),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         env=ENV,
