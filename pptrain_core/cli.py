@@ -250,8 +250,14 @@ def describe(
     specials = ", ".join(f"{k}={v}" for k, v in voc["special_ids"].items()) or "none"
     con.print(f"vocabulary: {voc['size']} ids; special ids: {specials}; first names: {' '.join(voc['first_names'])}")
     if stats:
-        con.print("statistics:")
-        con.print_json(data=info["stats"])
+        from pptrain_core.stats import flatten_stats
+
+        stats_table = Table(title=f"Statistics ({sample_size} examples, seed {seed})")
+        stats_table.add_column("statistic", overflow="fold")
+        stats_table.add_column("value", overflow="fold")
+        for key, shown in flatten_stats(info["stats"]):
+            stats_table.add_row(key, shown)
+        con.print(stats_table)
 
 
 @app.command("sample")

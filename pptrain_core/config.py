@@ -10,7 +10,8 @@
 * Error messages quote a user's value shortened (:func:`~pptrain_core.errors.quote`).
 
 Family config classes validate ranges with the helpers below (:func:`at_least`,
-:func:`in_range`, :func:`one_of`) or raise :class:`FieldValueError` from
+:func:`positive`, :func:`in_range`, :func:`one_of`; ``Literal[...]`` fields, alone or in a
+union with primitives such as ``Literal["auto"] | int``, are checked with the same wording) or raise :class:`FieldValueError` from
 ``__attrs_post_init__`` for checks across fields, so the error names the field.
 """
 
@@ -68,13 +69,38 @@ def in_range(low: float, high: float, *, low_open: bool = False, high_open: bool
     return check
 
 
+def positive():
+    """attrs validator: ``value > 0`` strictly (a count, a size, a temperature)."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if not value > 0:
+            raise FieldValueError(attribute.name, f"must be greater than 0, got {quote(value)}")
+
+    return check
+
+
+def choice_message(value: Any, choices: tuple[Any, ...]) -> str:
+    """``'fsat' is not one of 'fast', 'slow' (did you mean 'fast'?)``: the one wording for a bad choice.
+
+    Shared by :func:`one_of` and ``Literal[...]`` fields so both read the same.
+    """
+    shown = ", ".join(repr(c) for c in choices)
+    hint = ""
+    same_text = [c for c in choices if not isinstance(c, str) and str(c) == str(value)]
+    if isinstance(value, str) and same_text:
+        hint = f" (did you mean {same_text[0]!r}, without quotes?)"
+    elif isinstance(value, str):
+        near = did_you_mean(value[:200], [c for c in choices if isinstance(c, str)])
+        hint = near if "did you mean" in near else ""
+    return f"{quote(value)} is not one of {shown}{hint}"
+
+
 def one_of(*choices: Any):
-    """attrs validator: the value is one of ``choices``."""
+    """attrs validator: the value is one of ``choices`` (compared with ``==``)."""
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
-            hint = did_you_mean(value[:200] if isinstance(value, str) else quote(value), [str(c) for c in choices])
-            raise FieldValueError(attribute.name, f"{quote(value)} is not allowed{hint}")
+            raise FieldValueError(attribute.name, choice_message(value, choices))
 
     return check
 
@@ -108,7 +134,7 @@ def _is_literal(tp: Any) -> bool:
 
 
 def _literal_hook(tp: Any):
-    """A ``Literal`` check whose message quotes the value shortened (cattrs' own repeats it whole)."""
+    """A ``Literal`` check with :func:`choice_message`'s wording (cattrs' own repeats the value whole)."""
     import typing
 
     choices = typing.get_args(tp)
@@ -117,9 +143,54 @@ def _literal_hook(tp: Any):
         for choice in choices:
             if type(value) is type(choice) and value == choice:
                 return value
-        shown = ", ".join(repr(c) for c in choices)
-        hint = did_you_mean(value[:200], [str(c) for c in choices]) if isinstance(value, str) else ""
-        raise ValueError(f"{quote(value)} is not one of {shown}{hint}")
+        raise ValueError(choice_message(value, choices))
+
+    return structure
+
+
+_PRIMITIVES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _is_simple_union(tp: Any) -> bool:
+    """``Literal["auto"] | int`` and the like: members are primitives or literals, not just ``X | None``."""
+    import types
+    import typing
+
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(tp)
+    non_none = [a for a in args if a is not type(None)]
+    if len(non_none) < 2 and not any(_is_literal(a) for a in non_none):
+        return False
+    return all(a in _PRIMITIVES or _is_literal(a) for a in args)
+
+
+def _union_hook(tp: Any):
+    """Try each member strictly, in order; one sentence listing what is accepted otherwise."""
+    import typing
+
+    args = typing.get_args(tp)
+    literals = tuple(c for a in args if _is_literal(a) for c in typing.get_args(a))
+    kinds = [a for a in args if a in _PRIMITIVES]
+
+    def accepts(kind: type, value: Any) -> bool:
+        if kind is float:
+            return type(value) in (float, int)
+        return type(value) is kind
+
+    def structure(value: Any, _type: Any) -> Any:
+        for choice in literals:
+            if type(value) is type(choice) and value == choice:
+                return value
+        for kind in kinds:
+            if accepts(kind, value):
+                return float(value) if kind is float else value
+        wanted = [repr(c) for c in literals] + [_PRIMITIVES[k] for k in kinds]
+        hint = ""
+        if isinstance(value, str):
+            near = did_you_mean(value[:200], [c for c in literals if isinstance(c, str)])
+            hint = near if "did you mean" in near else ""
+        raise ValueError(f"expected {', '.join(wanted[:-1])} or {wanted[-1]}, got {quote(value)}{hint}")
 
     return structure
 
@@ -148,6 +219,7 @@ def _base_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _strict(str, str))
     conv.register_structure_hook(bool, _strict(bool, bool))
     conv.register_structure_hook_factory(_is_literal, _literal_hook)
+    conv.register_structure_hook_factory(_is_simple_union, _union_hook)
     conv.register_structure_hook_factory(attrs.has, _attrs_hook(conv))
     return conv
 

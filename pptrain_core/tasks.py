@@ -8,7 +8,7 @@ fails with its path, e.g. ``$.task.params.k``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -95,3 +95,39 @@ def resolve(
 def create_task(ref: str, *, registry: Registry | None = None, **params: Any) -> ResolvedTask:
     """``create_task("dyck:small_k8", k=4)``: a resolved task, ready for ``PrePreTrainer``."""
     return resolve(ref, params, registry=registry)
+
+
+DEFAULT_MAX_TOKENS = 160
+
+
+def default_render(
+    task: Any,
+    example: Any,
+    *,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    name: Callable[[int], str] | None = None,
+    loss_style: str = "bold green",
+    other_style: str = "dim",
+) -> Any:
+    """The rendering ``pptrain sample`` shows for a task without ``render_rich``, as a rich ``Text``.
+
+    Each token by its display name (``name(token_id)``, default ``task.vocab.name``),
+    separated by spaces; tokens that carry loss in ``loss_style``, the others in
+    ``other_style``; after ``max_tokens`` tokens (``None``: no limit) a note
+    ``... (N more)``. A family's ``render_rich`` can return it as it is, change ``name``
+    (e.g. decoded text), or append to it (``text.append(...)``) and wrap it in other rich
+    renderables (``rich.console.Group``, ``rich.panel.Panel``).
+    """
+    from rich.text import Text
+
+    label = name or task.vocab.name
+    text = Text()
+    n = len(example.tokens)
+    shown = n if max_tokens is None else min(n, max_tokens)
+    for t in range(shown):
+        if t:
+            text.append(" ")
+        text.append(label(int(example.tokens[t])), style=loss_style if example.loss_mask[t] else other_style)
+    if shown < n:
+        text.append(f" ... ({n - shown} more)", style="italic")
+    return text

@@ -10,6 +10,10 @@
     def test_conformance(check):
         check()
 
+The checks of every preset are :data:`TASK_CHECKS`; those of the optional task methods
+(``stats``, ``render_rich``) are :data:`TASK_METHOD_CHECKS` and run once per spec, on its
+default (else first) preset, like ``imports_light``.
+
 Model adapters have their own suite in :mod:`pptrain_core.testing.adapters`
 (``parametrize_with_adapter_checks``; it imports torch, so it is not re-exported here).
 
@@ -18,6 +22,12 @@ come from the pytest plugin ``pptrain_core.testing.pytest_plugin``, which pytest
 automatically once pptrain-core is installed.
 """
 
-from pptrain_core.testing.checks import TASK_CHECKS, TaskCheck, parametrize_with_task_checks, task_checks
+from pptrain_core.testing.checks import (
+    TASK_CHECKS,
+    TASK_METHOD_CHECKS,
+    TaskCheck,
+    parametrize_with_task_checks,
+    task_checks,
+)
 
-__all__ = ["TASK_CHECKS", "TaskCheck", "parametrize_with_task_checks", "task_checks"]
+__all__ = ["TASK_CHECKS", "TASK_METHOD_CHECKS", "TaskCheck", "parametrize_with_task_checks", "task_checks"]

@@ -122,6 +122,110 @@ def check_render(spec: TaskSpec, preset: Preset | None) -> None:
     )
 
 
+STATS_SAMPLE = 16
+
+
+def _measure(task: Any, *, with_examples: bool) -> tuple[Any, list[str]]:
+    """``task.stats`` over ``STATS_SAMPLE`` examples of seed 5, and the generate calls it made."""
+    from pptrain_core.stats import sample_examples
+
+    if not with_examples:
+        return task.stats(sample=STATS_SAMPLE, seed=5), []
+    examples = sample_examples(task, sample=STATS_SAMPLE, seed=5)
+    calls: list[str] = []
+
+    def counting(original: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls.append(label)
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    task.generate = counting(task.generate, "generate")
+    task.generate_block = counting(task.generate_block, "generate_block")
+    return task.stats(sample=STATS_SAMPLE, seed=5, examples=examples), calls
+
+
+def _encode(result: Any, what: str) -> str:
+    assert isinstance(result, dict), f"{what} returned {type(result).__name__}, not a dict"
+    try:
+        return json.dumps(result, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"{what} returned data that is not JSON-serialisable: {exc}") from None
+
+
+def check_stats(spec: TaskSpec, preset: Preset | None) -> None:
+    """A task's optional ``stats``: a JSON-serialisable dict, the same for the same seed.
+
+    When ``stats`` declares ``examples`` (the new-style signature), it is called the way
+    the core calls it, with the examples already generated, and must not generate them
+    again (no ``generate``/``generate_block`` call); when ``examples`` is optional, leaving
+    it out must give the same result. Tasks without ``stats`` pass.
+    """
+    import inspect
+
+    from pptrain_core.stats import accepts_examples
+
+    task = _build(spec, preset)
+    method = getattr(task, "stats", None)
+    if not callable(method):
+        return
+    new_style = accepts_examples(method)
+    what = "stats(examples=...)" if new_style else "stats()"
+    first, calls = _measure(task, with_examples=new_style)
+    encoded = _encode(first, what)
+    assert not calls, (
+        f"stats(examples=...) generated examples again ({len(calls)} {calls[0]} calls); measure the examples passed in"
+    )
+    again, _ = _measure(_build(spec, preset), with_examples=new_style)
+    assert _encode(again, what) == encoded, f"{what} gave different results for the same sample and seed"
+    if new_style and inspect.signature(method).parameters["examples"].default is not inspect.Parameter.empty:
+        alone, _ = _measure(_build(spec, preset), with_examples=False)
+        assert _encode(alone, "stats()") == encoded, (
+            "stats(examples=...) differs from stats() over the same sample and seed"
+        )
+
+
+def check_render_rich(spec: TaskSpec, preset: Preset | None) -> None:
+    """A task's optional ``render_rich``: a rich renderable that renders and shows the tokens.
+
+    Rendered on a plain 200-column console, the text must show the example: the first
+    token by its vocabulary name (or as ``render`` shows it alone), or else at least half
+    of the first 20 words of ``render(example)`` (a structured view such as NCA's grids
+    shows the cells, not the frame markers).
+    Tasks without ``render_rich`` pass.
+    """
+    import io
+
+    from rich.console import Console
+    from rich.protocol import is_renderable
+
+    from pptrain_core.data import Example, example_at
+
+    task = _build(spec, preset)
+    method = getattr(task, "render_rich", None)
+    if not callable(method):
+        return
+    ex = example_at(task, 0, "train", 0)
+    view = method(ex)
+    assert is_renderable(view), f"render_rich returned {type(view).__name__}, which rich cannot print"
+    buffer = io.StringIO()
+    Console(file=buffer, width=200, color_system=None, force_terminal=False).print(view)
+    shown = buffer.getvalue()
+    assert shown.strip(), "render_rich rendered nothing"
+    flat = " ".join(shown.split())
+    name = task.vocab.name(int(ex.tokens[0]))
+    alone = task.render(Example(ex.tokens[:1], ex.loss_mask[:1])).strip()
+    if name in flat or (alone and alone in flat):
+        return
+    words = task.render(ex).split()[:20]
+    found = sum(w in flat for w in words)
+    assert words and 2 * found >= len(words), (
+        f"render_rich does not show the example: the first token is in it neither as {name!r} nor as {alone!r}, "
+        f"and only {found} of the first {len(words)} words of render() are"
+    )
+
+
 def check_picklable(spec: TaskSpec, preset: Preset | None) -> None:
     """Tasks and datasets pickle for DataLoader workers and generate the same examples there."""
     from pptrain_core.data import VirtualDataset
@@ -153,7 +257,25 @@ def check_imports_light(spec: TaskSpec, preset: Preset | None, entry_point_modul
     )
 
 
+def check_provenance(spec: TaskSpec, preset: Preset | None) -> None:
+    """A preset whose every value is ``verified`` names where it was verified.
+
+    ``verified`` means "read in the official code or paper"; a preset marked so (its
+    :meth:`~pptrain_core.specs.Preset.status` is ``verified``) with an empty
+    :class:`~pptrain_core.specs.Source` (no ``paper`` and no ``repo``) makes a claim
+    nobody can check, so it fails.
+    """
+    if preset is None or preset.status() != "verified":
+        return
+    source = preset.source
+    assert source.paper.strip() or source.repo.strip(), (
+        f"preset {spec.name}:{preset.name} is marked verified but its Source names neither a paper nor a repo; "
+        "give Source(paper=..., repo=...) or mark the values 'approximate' or 'ours'"
+    )
+
+
 TASK_CHECKS: dict[str, Callable[[TaskSpec, Preset | None], None]] = {
+    "provenance": check_provenance,
     "config_round_trip": check_config_round_trip,
     "determinism": check_determinism,
     "vocabulary": check_vocabulary,
@@ -163,14 +285,34 @@ TASK_CHECKS: dict[str, Callable[[TaskSpec, Preset | None], None]] = {
 }
 
 
+#: Checks of the optional task methods, run once per spec on its default (else first) preset.
+TASK_METHOD_CHECKS: dict[str, Callable[[TaskSpec, Preset | None], None]] = {
+    "stats": check_stats,
+    "render_rich": check_render_rich,
+}
+
+
+def _main_preset(spec: TaskSpec) -> Preset | None:
+    if spec.default_preset is not None:
+        return spec.preset(spec.default_preset)
+    return spec.presets[0] if spec.presets else None
+
+
 def task_checks(specs: Sequence[TaskSpec], entry_point_module: str | None = None) -> list[TaskCheck]:
-    """Every check for every preset of every spec (the spec's defaults when it has none)."""
+    """Every check for every preset of every spec (the spec's defaults when it has none).
+
+    The checks of the optional methods (:data:`TASK_METHOD_CHECKS`: ``stats``,
+    ``render_rich``) and ``imports_light`` run once per spec.
+    """
     out: list[TaskCheck] = []
     for spec in specs:
         presets: list[Preset | None] = list(spec.presets) or [None]
         for preset in presets:
             for name, fn in TASK_CHECKS.items():
                 out.append(TaskCheck(spec, preset, name, fn))
+        main = _main_preset(spec)
+        for name, fn in TASK_METHOD_CHECKS.items():
+            out.append(TaskCheck(spec, main, name, fn))
         light = functools.partial(check_imports_light, entry_point_module=entry_point_module)
         out.append(TaskCheck(spec, None, "imports_light", light))
     return out

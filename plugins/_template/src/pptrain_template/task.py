@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from pptrain_core.data import SymbolicTask, TokenizerSpec
+from pptrain_core.data import Example, SymbolicTask, TokenizerSpec
+from pptrain_core.stats import summary
 from pptrain_template.specs import ReverseConfig
 
 
@@ -31,3 +34,12 @@ class ReverseTask(SymbolicTask):
 
     def serialize(self, problem: np.ndarray, answer: np.ndarray) -> tuple[list[int], list[int]]:
         return [*problem.tolist(), self.vocab.sep_id], [*answer.tolist(), self.vocab.eos_id]
+
+    def stats(self, *, sample: int, seed: int, examples: list[Example]) -> dict[str, Any]:
+        """Optional: the family's own numbers for ``pptrain describe TASK --stats``.
+
+        ``examples`` are train examples ``0 .. sample-1`` under ``seed``, already generated
+        by the core; measure them rather than generating again (docs/plugin-hooks.md).
+        """
+        answers = [int(ex.loss_mask.sum()) - 1 for ex in examples]  # the answer, without EOS
+        return {"answer_length": summary(answers)}

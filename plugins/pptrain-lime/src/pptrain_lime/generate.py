@@ -336,9 +336,12 @@ class LimeTask(Task):
     def generate_block(self, rng: np.random.Generator, *, seed: int, split: str, block: int) -> list[Example]:
         return lime_block(rng, self.config, self.block_size)
 
-    def stats(self, *, sample: int, seed: int = 0) -> dict[str, Any]:
-        """Source, target and total length distributions, the mode mix and the draw counts."""
-        ds = VirtualDataset(self, seed=seed, split="train", length=sample)
+    def stats(self, *, sample: int, seed: int = 0, examples: list[Any] | None = None) -> dict[str, Any]:
+        """Source, target and total length distributions, the mode mix and the draw counts.
+
+        ``examples``: the ``sample`` train examples, when the caller already has them.
+        """
+        ds = examples if examples is not None else VirtualDataset(self, seed=seed, split="train", length=sample)
         values: dict[str, list[int]] = {
             k: []
             for k in (

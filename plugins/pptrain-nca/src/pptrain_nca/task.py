@@ -399,12 +399,13 @@ class NCATask(Task):
 
     # ----------------------------------------------------------------- statistics
 
-    def stats(self, sample: int, seed: int) -> dict[str, Any]:
+    def stats(self, sample: int, seed: int, examples: list[Any] | None = None) -> dict[str, Any]:
         """Band acceptance, gzip-ratio quantiles, token-frequency shape, band stability and
         per-colour neighbour influence.
 
         ``sample`` train-pool slots are searched from scratch (every candidate's ratio
-        recorded) and ``sample`` train examples are generated for the token statistics.
+        recorded) and ``sample`` train examples are generated for the token statistics
+        (or ``examples`` are used, when the caller already has them).
         ``neighbour_influence[c]``: over the accepted rules, each on one uniformly random
         grid (stream ``(seed, "nca-influence", j)``), the share of (cell, neighbour) pairs
         where setting the neighbour to colour ``c`` changes the cell's (argmax) next state
@@ -448,8 +449,9 @@ class NCATask(Task):
         ends = (influence[0] + influence[-1]) / 2
         middle = influence[1:-1].mean() if c.num_states > 2 else ends
         counts = np.zeros(c.patch_vocab, dtype=np.int64)
-        for i in range(sample):
-            ex = example_at(self, seed, "train", i)
+        if examples is None:
+            examples = [example_at(self, seed, "train", i) for i in range(sample)]
+        for ex in examples:
             t = ex.tokens[ex.tokens < c.patch_vocab]
             counts += np.bincount(t, minlength=c.patch_vocab)
         return {

@@ -83,8 +83,13 @@ class ProceduralTask(Task):
 
     # ------------------------------------------------------------------ statistics
 
-    def stats(self, *, sample: int, seed: int = 0, split: str = "train") -> dict[str, Any]:
-        """Length and answer-length distributions, the program mix, and program-specific shares."""
+    def stats(
+        self, *, sample: int, seed: int = 0, split: str = "train", examples: list[Any] | None = None
+    ) -> dict[str, Any]:
+        """Length and answer-length distributions, the program mix, and program-specific shares.
+
+        ``examples``: the ``sample`` examples of ``split``, when the caller already has them.
+        """
         lengths: list[int] = []
         answers: list[int] = []
         mix: Counter[str] = Counter()
@@ -92,8 +97,9 @@ class ProceduralTask(Task):
         present: list[bool] = []
         stack_sizes: list[int] = []
         cache: OrderedDict[int, list[Example]] = OrderedDict()
-        for i in range(sample):
-            ex = example_at(self, seed, split, i, cache=cache)
+        if examples is None:
+            examples = [example_at(self, seed, split, i, cache=cache) for i in range(sample)]
+        for ex in examples:
             program = ex.meta["program"]
             lengths.append(len(ex))
             answer = int(ex.loss_mask.sum())

@@ -850,9 +850,12 @@ class SimplerTasksTask(SymbolicTask):
                 out[i] = ex
         return out
 
-    def stats(self, *, sample: int, seed: int = 0) -> dict[str, Any]:
-        """Input and answer length distributions, the task mix and the positive shares."""
-        ds = VirtualDataset(self, seed=seed, split="train", length=sample)
+    def stats(self, *, sample: int, seed: int = 0, examples: list[Any] | None = None) -> dict[str, Any]:
+        """Input and answer length distributions, the task mix and the positive shares.
+
+        ``examples``: the ``sample`` train examples, when the caller already has them.
+        """
+        ds = examples if examples is not None else VirtualDataset(self, seed=seed, split="train", length=sample)
         inputs: list[int] = []
         answers: list[int] = []
         mix: Counter[str] = Counter()

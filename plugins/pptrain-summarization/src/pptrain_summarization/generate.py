@@ -590,9 +590,12 @@ class SummarizationTask(Task):
 
     # ----------------------------------------------------------------- stats
 
-    def stats(self, *, sample: int, seed: int = 0) -> dict[str, Any]:
-        """Document/summary lengths, the task and sub-task mix, STEP redraws and mask shares."""
-        ds = VirtualDataset(self, seed=seed, split="train", length=sample)
+    def stats(self, *, sample: int, seed: int = 0, examples: list[Any] | None = None) -> dict[str, Any]:
+        """Document/summary lengths, the task and sub-task mix, STEP redraws and mask shares.
+
+        ``examples``: the ``sample`` train examples, when the caller already has them.
+        """
+        ds = examples if examples is not None else VirtualDataset(self, seed=seed, split="train", length=sample)
         doc_len: list[int] = []
         sum_len: list[int] = []
         sentences: list[int] = []
