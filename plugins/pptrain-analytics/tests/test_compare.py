@@ -111,7 +111,10 @@ def _result(run: Path, arm: str, seed: int) -> dict:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"design": "additiv"}, "$.design: 'additiv' is not allowed (did you mean 'additive'?)"),
+        (
+            {"design": "additiv"},
+            "$.design: 'additiv' is not one of 'additive', 'substitutive' (did you mean 'additive'?)",
+        ),
         (
             {"design": "substitutive", "synthetic": {"tokens": D}},
             "$.synthetic.tokens: must be less than downstream.tokens (2048) in the substitutive design",
