@@ -311,15 +311,9 @@ def sample(
             con.print(rich_view(ex))
             con.print()
             continue
-        text = Text()
-        shown = min(len(ex), max_tokens)
-        for t in range(shown):
-            if t:
-                text.append(" ")
-            name = built.vocab.name(int(ex.tokens[t]))
-            text.append(name, style="bold green" if ex.loss_mask[t] else "dim")
-        if shown < len(ex):
-            text.append(f" ... ({len(ex) - shown} more)", style="italic")
+        from pptrain_core.tasks import default_render
+
+        text = default_render(built, ex, max_tokens=max_tokens)
         con.print(
             f"[bold]#{index}[/bold] {resolved.ref} [{split}] {len(ex)} tokens, "
             f"{int(ex.loss_mask.sum())} with loss (bold)"
