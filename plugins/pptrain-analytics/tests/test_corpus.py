@@ -19,7 +19,7 @@ from pptrain_analytics.text_task import ShuffledTask, build_text_task
 from pptrain_core.config import structure
 from pptrain_core.data import example_at
 from pptrain_core.errors import ConfigError, UserError
-from pptrain_core.testing.checks import TASK_CHECKS, TaskCheck, check_imports_light
+from pptrain_core.testing.checks import TASK_CHECKS, TASK_METHOD_CHECKS, TaskCheck, check_imports_light
 
 WORDS = "the of and to in is was for on that with as by at from his her which or were are this be an".split()
 
@@ -390,12 +390,20 @@ def test_token_arrays_are_cached_and_memory_mapped(tmp_path, monkeypatch):
 # to the original text, where the core check expects the tokens' display names
 # (``Ġthe``); ``render_rich`` and the vocabulary keep the names.
 _TEXT = attrs.evolve(TEXT_TASK, presets=(TEXT_TASK.preset("pydoc_topics"),))
-_CONFORMANCE = [
-    TaskCheck(spec, spec.presets[0] if spec.presets else None, name, fn)
-    for spec in (_TEXT, SHUFFLED_TASK)
-    for name, fn in TASK_CHECKS.items()
-    if not (spec is _TEXT and name == "render")
-] + [TaskCheck(s, None, "imports_light", check_imports_light) for s in (_TEXT, SHUFFLED_TASK)]
+_CONFORMANCE = (
+    [
+        TaskCheck(spec, spec.presets[0] if spec.presets else None, name, fn)
+        for spec in (_TEXT, SHUFFLED_TASK)
+        for name, fn in TASK_CHECKS.items()
+        if not (spec is _TEXT and name == "render")
+    ]
+    + [
+        TaskCheck(spec, spec.presets[0] if spec.presets else None, name, fn)
+        for spec in (_TEXT, SHUFFLED_TASK)
+        for name, fn in TASK_METHOD_CHECKS.items()
+    ]
+    + [TaskCheck(s, None, "imports_light", check_imports_light) for s in (_TEXT, SHUFFLED_TASK)]
+)
 
 
 @pytest.fixture(scope="module")
