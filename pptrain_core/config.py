@@ -90,9 +90,14 @@ def choice_message(value: Any, choices: tuple[Any, ...]) -> str:
     if isinstance(value, str) and same_text:
         hint = f" (did you mean {same_text[0]!r}, without quotes?)"
     elif isinstance(value, str):
-        near = did_you_mean(value[:200], [c for c in choices if isinstance(c, str)])
-        hint = near if "did you mean" in near else ""
+        hint = _near(value, choices)
     return f"{quote(value)} is not one of {shown}{hint}"
+
+
+def _near(value: str, choices: tuple[Any, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest text choice, or ``""``."""
+    near = did_you_mean(value[:200], [c for c in choices if isinstance(c, str)])
+    return near if "did you mean" in near else ""
 
 
 def one_of(*choices: Any):
@@ -186,10 +191,7 @@ def _union_hook(tp: Any):
             if accepts(kind, value):
                 return float(value) if kind is float else value
         wanted = [repr(c) for c in literals] + [_PRIMITIVES[k] for k in kinds]
-        hint = ""
-        if isinstance(value, str):
-            near = did_you_mean(value[:200], [c for c in literals if isinstance(c, str)])
-            hint = near if "did you mean" in near else ""
+        hint = _near(value, literals) if isinstance(value, str) else ""
         raise ValueError(f"expected {', '.join(wanted[:-1])} or {wanted[-1]}, got {quote(value)}{hint}")
 
     return structure

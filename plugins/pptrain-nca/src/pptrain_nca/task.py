@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 import torch
 
-from pptrain_core.data import Example, Task, TokenizerSpec, example_at, rng_for
+from pptrain_core.data import Example, Task, TokenizerSpec, rng_for
 from pptrain_nca.rollout import (
     RuleWeights,
     SimDraws,
@@ -449,8 +449,10 @@ class NCATask(Task):
         ends = (influence[0] + influence[-1]) / 2
         middle = influence[1:-1].mean() if c.num_states > 2 else ends
         counts = np.zeros(c.patch_vocab, dtype=np.int64)
-        if examples is None:
-            examples = [example_at(self, seed, "train", i) for i in range(sample)]
+        if examples is None:  # one generation per block, as the core's describe --stats does
+            from pptrain_core.stats import sample_examples
+
+            examples = sample_examples(self, sample=sample, seed=seed)
         for ex in examples:
             t = ex.tokens[ex.tokens < c.patch_vocab]
             counts += np.bincount(t, minlength=c.patch_vocab)
