@@ -414,6 +414,107 @@ def test_the_schedules_are_the_official_ones(smoke_run):
         assert lr == pytest.approx(n.lr * want, rel=1e-6, abs=1e-12), step
 
 
+def _plain_loop(model, batches, optimizer, factor, loss_of):
+    """The training loop both official scripts write by hand: loss, backward, clip 1.0, step, schedule."""
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    model.train()
+    for ids in batches:
+        loss = loss_of(model(input_ids=ids).logits, ids)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _assert_same_weights(mine, path, start):
+    from safetensors.torch import load_file
+
+    ref = load_file(str(path))
+    assert ref and set(ref) <= set(mine)
+    for key, tensor in ref.items():
+        assert torch.allclose(mine[key], tensor, rtol=0, atol=2e-6), key
+    # the loop did move the weights, so equality is not the start compared with itself
+    assert max(float((mine[k] - start[k]).abs().max()) for k in ref) > 1e-3
+
+
+def test_the_needle_stage_trains_exactly_as_an_independent_official_loop(smoke_run, tmp_path):
+    """From the unit's start (fresh, or the transferred Dyck model) and the batches it reads, a
+    plain loop written from experiment_stream.py ends at the unit's final weights: HF Trainer's
+    AdamW defaults (betas 0.9/0.999, eps 1e-8, weight decay on all but biases and LayerNorm),
+    linear warm-up then cosine to 0, clip 1.0, and the official compute_loss (the answer token).
+    Any difference in optimiser groups, schedule, clipping or loss would move the weights."""
+    import math
+
+    from pptrain_core.plugins import get_registry
+
+    config, out, _ = smoke_run
+    n = config.needle
+
+    def factor(k):
+        if k < n.warmup_steps:
+            return k / n.warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * (k - n.warmup_steps) / (n.steps - n.warmup_steps)))
+
+    def official_loss(logits, ids):
+        wanted = (ids[:, :-1] >= 30 + 128).flatten()
+        losses = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, 256), ids[:, 1:].reshape(-1), reduction="none"
+        )
+        return (losses * wanted).sum() / wanted.sum()
+
+    for arm in ("scratch", "dyck"):
+        unit = jiang.Unit("needle", arm, 0)
+        trainer, _ = jiang.needle_trainer(config, unit, tmp_path / arm, get_registry())
+        model = trainer.adapter.build(256, seed=0)
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        batches = [b["input_ids"] for b in trainer.data_loader()]
+        assert len(batches) == n.steps and all(b.shape == (n.batch_size, 63) for b in batches)
+        named = list(model.named_parameters())
+        decay = [p for name, p in named if not (name.endswith(".bias") or ".ln_" in name)]
+        exempt = [p for name, p in named if name.endswith(".bias") or ".ln_" in name]
+        assert exempt and decay
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": n.weight_decay}, {"params": exempt, "weight_decay": 0.0}],
+            lr=n.lr, betas=(0.9, 0.999), eps=1e-8,
+        )  # fmt: skip
+        mine = _plain_loop(model, batches, optimizer, factor, official_loss)
+        _assert_same_weights(mine, out / unit.name / f"run/checkpoints/checkpoint-{n.steps}/model.safetensors", start)
+
+
+def test_the_dyck_phase_trains_exactly_as_an_independent_official_loop(tmp_path):
+    """The same for phase 1, with dyck.py's loop: AdamW(model.parameters(), lr, weight_decay) (every
+    parameter decayed), constant rate, clip 1.0, the mean cross-entropy of every next token (the last
+    position masked). Dropout is set to 0 here only so that both runs draw no random masks."""
+    from pptrain_core.plugins import get_registry
+
+    cfg = jiang.make_config(
+        "smoke", output_dir=str(tmp_path / "run"), seeds=[0], arms=["dyck"], overrides=["dyck.dropout=0.0"]
+    )
+    unit = jiang.Unit("phase1", "dyck", 0)
+    (res,) = jiang.run_units(cfg, only=[unit.name], progress=False, log=lambda _m: None)
+    assert res["status"] == "ok"
+    d = cfg.dyck
+    trainer = jiang.phase1_trainer(cfg, unit, tmp_path / "again", get_registry())
+    model = trainer.adapter.build(33, seed=0)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    batches = [b["input_ids"] for b in trainer.data_loader()]
+    assert len(batches) == d.steps and all(b.shape == (d.batch_size, 128) for b in batches)
+
+    def dyck_loss(logits, ids):
+        losses = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, 33), ids[:, 1:].reshape(-1), reduction="none"
+        )
+        return losses.mean()  # loss_mask: ones but the last position, whose target is the pad
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=d.lr, weight_decay=d.weight_decay)
+    mine = _plain_loop(model, batches, optimizer, lambda _k: 1.0, dyck_loss)
+    _assert_same_weights(
+        mine, tmp_path / "run" / unit.name / f"run/checkpoints/checkpoint-{d.steps}/model.safetensors", start
+    )
+
+
 def test_a_run_directory_from_before_a_new_setting_still_resumes(tmp_path):
     cfg = jiang.make_config("smoke", output_dir=str(tmp_path / "r"))
     jiang._check_same_profile(cfg)

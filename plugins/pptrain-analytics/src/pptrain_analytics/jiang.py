@@ -551,9 +551,24 @@ def _unit_run(config: JiangTinyConfig, unit: Unit, unit_dir: Path, progress: boo
     )
 
 
+def phase1_trainer(
+    config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool = False, callbacks: Any = ()
+) -> Any:
+    """The ``PrePreTrainer`` a phase-1 unit runs (its ``data_loader()`` gives the batches ``fit`` reads)."""
+    from pptrain_core.training import PrePreTrainer
+
+    d = config.dyck
+    run = _unit_run(
+        config, unit, unit_dir, progress, max_steps=d.steps, batch_size=d.batch_size, lr=d.lr, schedule="constant",
+        warmup_steps=0, weight_decay=d.weight_decay, weight_decay_scope="all", max_grad_norm=d.max_grad_norm,
+        logging_steps=d.eval_every,
+    )  # fmt: skip
+    task = phase1_task(config, unit.arm, registry)
+    return PrePreTrainer(task, phase1_adapter(config, registry), run, callbacks=list(callbacks), registry=registry)
+
+
 def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool) -> dict[str, Any]:
     from pptrain_core.data import VirtualDataset
-    from pptrain_core.training import PrePreTrainer
 
     d = config.dyck
     task = phase1_task(config, unit.arm, registry)
@@ -567,13 +582,8 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         [e.tokens for e in VirtualDataset(dyck_built, seed=unit.seed, split="eval", length=d.val_sequences)]
     )
     callback = _phase1_callback(unit_dir, val, plain, k, d.eval_every, unit.arm == "dyck")
-    run = _unit_run(
-        config, unit, unit_dir, progress, max_steps=d.steps, batch_size=d.batch_size, lr=d.lr, schedule="constant",
-        warmup_steps=0, weight_decay=d.weight_decay, weight_decay_scope="all", max_grad_norm=d.max_grad_norm,
-        logging_steps=d.eval_every,
-    )  # fmt: skip
     t0 = time.perf_counter()
-    fit = PrePreTrainer(task, phase1_adapter(config, registry), run, callbacks=[callback], registry=registry).fit()
+    fit = phase1_trainer(config, unit, unit_dir, registry, progress, callbacks=[callback]).fit()
     best = _read_json(unit_dir / "best.json") or {}
     curve = _read_jsonl(unit_dir / "val_curve.jsonl")
     return {
@@ -670,10 +680,13 @@ def _load_phase1_model(config: JiangTinyConfig, unit: Unit, run_dir: Path, regis
     return model, adapter
 
 
-def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool) -> dict[str, Any]:
+def needle_trainer(
+    config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool = False, callbacks: Any = ()
+) -> tuple[Any, Any]:
+    """The ``PrePreTrainer`` a needle unit runs, on the model it starts from (fresh, or the phase-1
+    model transferred), and the transfer report (``None`` from scratch)."""
     from pptrain_analytics.finetune import NeedleProbe, _architecture_problem, _Prebuilt
     from pptrain_analytics.metric_specs import FinetuneProbeConfig
-    from pptrain_core.data import VirtualDataset
     from pptrain_core.errors import UserError
     from pptrain_core.training import PrePreTrainer
     from pptrain_core.transfer import build_policy
@@ -697,7 +710,7 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
     task = resolved.build()
     target_adapter = probe.probe_adapter(task.n_positions, registry)
     target = target_adapter.build(task.vocab.size, seed=unit.seed)
-    transfer = None
+    report = None
     if unit.arm != "scratch":
         source, source_adapter = _load_phase1_model(config, unit, Path(config.output_dir), registry)
         policy = build_policy("mean_embeddings", registry=registry, path="$.transfer")
@@ -708,20 +721,33 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         problem = _architecture_problem(report, source, probe.config)
         if problem:
             raise UserError(problem)
-        _write_json(unit_dir / "transfer_report.json", report.to_json())
-        transfer = dict(report.counts)
-    eval_set = VirtualDataset(task, seed=unit.seed, split="eval", length=n.eval_examples)
-    examples = list(eval_set)
-    tokens = np.stack([e.tokens for e in examples])
-    mask = np.stack([e.loss_mask for e in examples])
-    pairs = np.array([e.meta["pairs"] for e in examples])
-    callback = _needle_callback(unit_dir, tokens, mask, pairs, n.eval_every)
     run = _unit_run(
         config, unit, unit_dir, progress, max_steps=n.steps, batch_size=n.batch_size, lr=n.lr, schedule="cosine",
         warmup_steps=n.warmup_steps, weight_decay=n.weight_decay, max_grad_norm=1.0, logging_steps=n.eval_every,
     )  # fmt: skip
+    trainer = PrePreTrainer(
+        resolved, _Prebuilt(target_adapter, target), run, callbacks=list(callbacks), registry=registry
+    )
+    return trainer, report
+
+
+def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool) -> dict[str, Any]:
+    from pptrain_core.data import VirtualDataset
+
+    n = config.needle
+    trainer, report = needle_trainer(config, unit, unit_dir, registry, progress)
+    transfer = None
+    if report is not None:
+        _write_json(unit_dir / "transfer_report.json", report.to_json())
+        transfer = dict(report.counts)
+    eval_set = VirtualDataset(trainer.task.build(), seed=unit.seed, split="eval", length=n.eval_examples)
+    examples = list(eval_set)
+    tokens = np.stack([e.tokens for e in examples])
+    mask = np.stack([e.loss_mask for e in examples])
+    pairs = np.array([e.meta["pairs"] for e in examples])
+    trainer.extra_callbacks.append(_needle_callback(unit_dir, tokens, mask, pairs, n.eval_every))
     t0 = time.perf_counter()
-    fit = PrePreTrainer(resolved, _Prebuilt(target_adapter, target), run, callbacks=[callback], registry=registry).fit()
+    fit = trainer.fit()
     curve = _read_jsonl(unit_dir / "curve.jsonl")
     final = curve[-1] if curve else {}
     best = max(curve, key=lambda r: r["accuracy"]) if curve else {}
