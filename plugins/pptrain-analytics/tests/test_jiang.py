@@ -140,6 +140,60 @@ def test_dyck_quality_scores_closing_brackets_against_a_stack_machine():
     assert bad["close_accuracy"] == 0.0 and bad["sequence_accuracy"] == 0.0
 
 
+def test_dyck_match_targets_pair_each_nonadjacent_close_with_its_open():
+    k = 2  # opens 0, 1; closes 2, 3
+    tokens = np.array([[0, 1, 3, 2, 1, 0, 2, 3], [1, 3, 0, 2, 0, 2, 1, 3]])
+    got = {tuple(t) for t in jiang.dyck_match_targets(tokens, k)}
+    # row 0: ( [ ] ) [ ( ) ]: the ")" at 3 closes 0, the "]" at 7 closes 4; the adjacent closes are not looked up
+    assert got == {(0, 2, 0), (0, 6, 4)}
+
+
+def test_needle_match_targets_point_at_the_value_the_answer_copies():
+    from pptrain_analytics.probe_specs import NeedleConfig
+    from pptrain_analytics.probes import NeedleTask
+    from pptrain_core.data import VirtualDataset
+
+    tokens = np.stack([e.tokens for e in VirtualDataset(NeedleTask(NeedleConfig()), seed=3, split="eval", length=200)])
+    targets = jiang.needle_match_targets(tokens)
+    assert len(targets) == 200
+    for r, q, t in targets:
+        row = tokens[r]
+        assert row[q] >= 158 and t < q and t % 2 == 1
+        assert row[t - 1] == row[q] - 30  # the key stored there is the queried one
+        assert row[t] == row[q + 1]  # and its value is the answer
+
+
+def test_match_attention_reads_the_weight_on_the_target():
+    class Fake(torch.nn.Module):
+        def __init__(self, mode):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.mode = mode
+
+        def forward(self, input_ids, output_attentions=False):
+            from types import SimpleNamespace
+
+            b, n = input_ids.shape
+            causal = torch.tril(torch.ones(n, n))
+            uniform = (causal / causal.sum(1, keepdim=True)).expand(b, 2, n, n).clone()
+            layers = [uniform, uniform.clone()]
+            if self.mode == "lookup":  # layer 1, head 1 puts everything on the target
+                layers[1][:, 1] = 0.0
+                for r, q, t in targets:
+                    if r < b:
+                        layers[1][r, 1, q, t] = 1.0
+            return SimpleNamespace(attentions=tuple(layers))
+
+    tokens = np.zeros((3, 10), dtype=np.int64)
+    targets = np.array([[0, 5, 2], [1, 9, 0], [2, 3, 1]])
+    flat = jiang.match_attention(Fake("uniform"), tokens, targets, batch_size=2)
+    assert flat["uniform"] == pytest.approx(np.mean([1 / 6, 1 / 10, 1 / 4]))
+    assert flat["best"] == pytest.approx(flat["uniform"]) and len(flat["by_head"]) == 4
+    sharp = jiang.match_attention(Fake("lookup"), tokens, targets[:2], batch_size=2)
+    assert sharp["best_head"] == "L1H1" and sharp["best"] == pytest.approx(1.0)
+    assert sharp["by_head"]["L0H0"] == pytest.approx(np.mean([1 / 6, 1 / 10]))
+
+
 def test_needle_scores_by_bucket_and_the_in_context_share():
     from pptrain_analytics.probe_specs import NeedleConfig
     from pptrain_analytics.probes import NeedleTask
@@ -224,6 +278,28 @@ def test_smoke_run_writes_every_unit_and_the_report(smoke_run):
     curve = [json.loads(x) for x in (out / "phase1/dyck/seed-0/val_curve.jsonl").read_text().splitlines()]
     best = max((c for c in curve if c["step"] > 0), key=lambda c: c["val_accuracy"])
     assert p1["best"]["step"] == best["step"]
+
+
+def test_every_unit_reports_its_lookup_attention_and_old_results_are_backfilled(smoke_run):
+    config, out, _ = smoke_run
+    results = {r["unit"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    for name, r in results.items():
+        m = r["match_attention"]
+        assert m and 0.0 <= m["best"] <= 1.0 and 0.0 < m["uniform"] < 1.0 and m["targets"] > 0, name
+        assert len(m["by_head"]) == 2 * 4 and m["best"] == max(m["by_head"].values())
+        if name.startswith("needle/"):  # query at q = 2s: 1/s lies between 2/(2s+1) and 3/(2s+1)
+            assert 2 * m["uniform"] < m["over_values"] <= 3 * m["uniform"]
+    assert "Does a head look it up?" in (out / "report.md").read_text()
+    # a result written before the measurement existed gets it from the saved weights, the same figures
+    for name in ("phase1/dyck/seed-0", "needle/dyck/seed-0"):
+        path = out / name / "result.json"
+        old = json.loads(path.read_text())
+        del old["match_attention"]
+        path.write_text(json.dumps(old))
+    again = {r["unit"]: r for r in jiang._collect(config)}
+    for name in ("phase1/dyck/seed-0", "needle/dyck/seed-0"):
+        assert again[name]["match_attention"]["by_head"] == pytest.approx(results[name]["match_attention"]["by_head"])
+        assert "match_attention" in json.loads((out / name / "result.json").read_text())
 
 
 def test_the_needle_unit_transfers_the_best_dyck_checkpoint_as_the_paper_does(smoke_run):

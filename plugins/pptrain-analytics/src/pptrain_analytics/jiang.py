@@ -430,6 +430,92 @@ def dyck_quality(model: Any, tokens: np.ndarray, k: int, batch_size: int = 128) 
     }
 
 
+def dyck_match_targets(tokens: np.ndarray, k: int) -> np.ndarray:
+    """``(row, query, target)`` for every closing bracket that does not follow its own open one: the
+    position before it (where the model predicts it) and the position of the bracket it closes, the
+    one a model that has learned the nesting must look up."""
+    out = []
+    for r, row in enumerate(np.asarray(tokens).tolist()):
+        stack: list[int] = []
+        for i, tok in enumerate(row):
+            if tok < k:
+                stack.append(i)
+            elif tok < 2 * k and stack:
+                opened = stack.pop()
+                if opened != i - 1:
+                    out.append((r, i - 1, opened))
+    return np.array(out, dtype=np.int64).reshape(-1, 3)
+
+
+def needle_match_targets(tokens: np.ndarray, max_pairs: int = 30, vocab_size: int = 256) -> np.ndarray:
+    """``(row, query, target)`` for every needle sequence: the query position and the position of the
+    value stored under the queried key (the token the answer copies)."""
+    out = []
+    query_base = max_pairs + vocab_size // 2
+    for r, row in enumerate(np.asarray(tokens).tolist()):
+        q = next(i for i, tok in enumerate(row) if tok >= query_base)
+        key = row[q] - max_pairs
+        j = next(i for i in range(0, q, 2) if row[i] == key)
+        out.append((r, q, j + 1))
+    return np.array(out, dtype=np.int64).reshape(-1, 3)
+
+
+def match_attention(model: Any, tokens: np.ndarray, targets: np.ndarray, batch_size: int = 128) -> dict[str, Any]:
+    """Mean attention weight that each head puts, from each query position, on its target
+    (:func:`dyck_match_targets`, :func:`needle_match_targets`), against ``uniform``: the weight of a
+    head that spreads evenly over the prefix (mean of 1/(query+1)). A head that does the lookup puts
+    most of its weight there; one that does not stays near ``uniform``."""
+    import torch
+
+    targets = np.asarray(targets, dtype=np.int64).reshape(-1, 3)
+    if not len(targets):
+        return {"by_head": {}, "best_head": None, "best": None, "uniform": None, "targets": 0}
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    sums: np.ndarray | None = None
+    try:
+        with torch.no_grad():
+            for start in range(0, len(tokens), batch_size):
+                rows = targets[(targets[:, 0] >= start) & (targets[:, 0] < start + batch_size)]
+                if not len(rows):
+                    continue
+                ids = torch.as_tensor(tokens[start : start + batch_size], dtype=torch.long, device=device)
+                att = model(input_ids=ids, output_attentions=True).attentions
+                if not att or att[0] is None:
+                    raise ValueError(
+                        "the model returns no attention weights; build it with attn_implementation='eager'"
+                    )
+                b, q, t = (torch.as_tensor(rows[:, i] - (start if i == 0 else 0), device=device) for i in range(3))
+                # per layer: (targets, heads) weights, summed over this batch's targets
+                got = np.stack([a[b, :, q, t].float().sum(0).cpu().numpy() for a in att])
+                sums = got if sums is None else sums + got
+    finally:
+        model.train(was)
+    mean = sums / len(targets)
+    by_head = {
+        f"L{layer}H{head}": float(mean[layer, head]) for layer in range(mean.shape[0]) for head in range(mean.shape[1])
+    }
+    best = max(by_head, key=by_head.get)
+    return {
+        "by_head": by_head,
+        "best_head": best,
+        "best": by_head[best],
+        "uniform": float(np.mean(1.0 / (targets[:, 1] + 1))),
+        "targets": int(len(targets)),
+    }
+
+
+def needle_lookup(model: Any, tokens: np.ndarray) -> dict[str, Any]:
+    """:func:`match_attention` on the needle's value, plus ``over_values``: the weight of a head that
+    spreads evenly over the s stored values (mean 1/s), the attention of a model that answers with
+    some in-context value without finding the right one."""
+    targets = needle_match_targets(tokens)
+    out = match_attention(model, tokens, targets)
+    out["over_values"] = float(np.mean(2.0 / targets[:, 1])) if len(targets) else None
+    return out
+
+
 def adjacent_close_baseline(tokens: np.ndarray, k: int) -> float:
     """Close accuracy of a model that only closes the bracket opened just before and guesses
     uniformly otherwise: the share of closing brackets right after their open one, plus 1/k of
@@ -585,6 +671,7 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
     t0 = time.perf_counter()
     fit = phase1_trainer(config, unit, unit_dir, registry, progress, callbacks=[callback]).fit()
     best = _read_json(unit_dir / "best.json") or {}
+    attention = _phase1_attention(config, unit, registry)
     curve = _read_jsonl(unit_dir / "val_curve.jsonl")
     return {
         "unit": unit.name,
@@ -600,6 +687,7 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         "final": curve[-1] if curve else None,
         "initial": curve[0] if curve else None,
         "adjacent_close_baseline": adjacent_close_baseline(plain, k),
+        "match_attention": attention,
         "curve": curve,
         "wall_s_this_session": round(time.perf_counter() - t0, 3),
         "resumed_from": fit.summary.get("resumed_from"),
@@ -680,19 +768,12 @@ def _load_phase1_model(config: JiangTinyConfig, unit: Unit, run_dir: Path, regis
     return model, adapter
 
 
-def needle_trainer(
-    config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool = False, callbacks: Any = ()
-) -> tuple[Any, Any]:
-    """The ``PrePreTrainer`` a needle unit runs, on the model it starts from (fresh, or the phase-1
-    model transferred), and the transfer report (``None`` from scratch)."""
-    from pptrain_analytics.finetune import NeedleProbe, _architecture_problem, _Prebuilt
+def _needle_probe(config: JiangTinyConfig, unit: Unit) -> Any:
+    from pptrain_analytics.finetune import NeedleProbe
     from pptrain_analytics.metric_specs import FinetuneProbeConfig
-    from pptrain_core.errors import UserError
-    from pptrain_core.training import PrePreTrainer
-    from pptrain_core.transfer import build_policy
 
     n = config.needle
-    probe = NeedleProbe(
+    return NeedleProbe(
         FinetuneProbeConfig(
             preset=n.preset,
             steps=n.steps,
@@ -706,6 +787,63 @@ def needle_trainer(
             model_seed=unit.seed,
         )
     )
+
+
+def _needle_eval_tokens(config: JiangTinyConfig, unit: Unit, task: Any) -> np.ndarray:
+    from pptrain_core.data import VirtualDataset
+
+    return np.stack(
+        [e.tokens for e in VirtualDataset(task, seed=unit.seed, split="eval", length=config.needle.eval_examples)]
+    )
+
+
+def _phase1_attention(config: JiangTinyConfig, unit: Unit, registry: Any) -> dict[str, Any] | None:
+    """:func:`match_attention` of a phase-1 unit's transferred (best) checkpoint on the plain Dyck
+    validation sequences: does any head look up the bracket being closed."""
+    from pptrain_core.data import VirtualDataset
+
+    if not (unit_dir(config, unit) / "best.safetensors").is_file():
+        return None
+    dyck = phase1_task(config, "dyck", registry)
+    k = int(dyck.config.k)
+    plain = np.stack(
+        [e.tokens for e in VirtualDataset(dyck.build(), seed=unit.seed, split="eval", length=config.dyck.val_sequences)]
+    )
+    model, _ = _load_phase1_model(config, unit, Path(config.output_dir), registry)
+    return match_attention(model, plain, dyck_match_targets(plain, k))
+
+
+def _needle_attention(config: JiangTinyConfig, unit: Unit, registry: Any, model: Any = None) -> dict[str, Any] | None:
+    """:func:`match_attention` of a needle unit's final model on its evaluation examples: does any
+    head look up the value stored under the queried key. ``model``: the trained one; without it, the
+    unit's last checkpoint is loaded."""
+    probe = _needle_probe(config, unit)
+    task = probe.resolved_task().build()
+    if model is None:
+        from safetensors.torch import load_file
+
+        path = (
+            unit_dir(config, unit) / "run" / "checkpoints" / f"checkpoint-{config.needle.steps}" / "model.safetensors"
+        )
+        if not path.is_file():
+            return None
+        model = probe.probe_adapter(task.n_positions, registry).build(task.vocab.size, seed=unit.seed)
+        model.load_state_dict(load_file(str(path)))
+    return needle_lookup(model, _needle_eval_tokens(config, unit, task))
+
+
+def needle_trainer(
+    config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: Any, progress: bool = False, callbacks: Any = ()
+) -> tuple[Any, Any]:
+    """The ``PrePreTrainer`` a needle unit runs, on the model it starts from (fresh, or the phase-1
+    model transferred), and the transfer report (``None`` from scratch)."""
+    from pptrain_analytics.finetune import _architecture_problem, _Prebuilt
+    from pptrain_core.errors import UserError
+    from pptrain_core.training import PrePreTrainer
+    from pptrain_core.transfer import build_policy
+
+    n = config.needle
+    probe = _needle_probe(config, unit)
     resolved = probe.resolved_task()
     task = resolved.build()
     target_adapter = probe.probe_adapter(task.n_positions, registry)
@@ -740,14 +878,14 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
     if report is not None:
         _write_json(unit_dir / "transfer_report.json", report.to_json())
         transfer = dict(report.counts)
-    eval_set = VirtualDataset(trainer.task.build(), seed=unit.seed, split="eval", length=n.eval_examples)
-    examples = list(eval_set)
+    examples = list(VirtualDataset(trainer.task.build(), seed=unit.seed, split="eval", length=n.eval_examples))
     tokens = np.stack([e.tokens for e in examples])
     mask = np.stack([e.loss_mask for e in examples])
     pairs = np.array([e.meta["pairs"] for e in examples])
     trainer.extra_callbacks.append(_needle_callback(unit_dir, tokens, mask, pairs, n.eval_every))
     t0 = time.perf_counter()
     fit = trainer.fit()
+    attention = needle_lookup(trainer.adapter.model, tokens)
     curve = _read_jsonl(unit_dir / "curve.jsonl")
     final = curve[-1] if curve else {}
     best = max(curve, key=lambda r: r["accuracy"]) if curve else {}
@@ -762,6 +900,7 @@ def run_needle(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
         "accuracy": final.get("accuracy"),
         "by_pairs": final.get("by_pairs"),
         "answers_in_context": final.get("answers_in_context"),
+        "match_attention": attention,
         "best_accuracy": best.get("accuracy"),
         "best_step": best.get("step"),
         "initial_accuracy": curve[0]["accuracy"] if curve else None,
@@ -893,13 +1032,29 @@ def run_units(
     return done
 
 
+def _with_attention(
+    config: JiangTinyConfig, unit: Unit, result: dict[str, Any], registry: Any = None
+) -> dict[str, Any]:
+    """A finished unit's result with its ``match_attention`` (measured now from its saved weights, and
+    written back, for units that finished before the measurement existed)."""
+    if "match_attention" in result:
+        return result
+    from pptrain_core.plugins import get_registry
+
+    reg = registry or get_registry()
+    measure = _phase1_attention if unit.phase == "phase1" else _needle_attention
+    result = {**result, "match_attention": measure(config, unit, reg)}
+    _write_json(unit_dir(config, unit) / "result.json", result)
+    return result
+
+
 def _collect(config: JiangTinyConfig) -> list[dict[str, Any]]:
     """``results.jsonl``: one line per finished unit, in unit order (the raw data of the report)."""
     records = []
     for unit in units(config):
         res = _read_json(unit_dir(config, unit) / "result.json")
         if res and res.get("status") == "ok":
-            records.append(res)
+            records.append(_with_attention(config, unit, res))
     _write_jsonl(Path(config.output_dir) / "results.jsonl", records)
     return records
 
@@ -914,6 +1069,8 @@ def progress(config: JiangTinyConfig) -> list[dict[str, Any]]:
     for unit in units(config):
         path = unit_dir(config, unit)
         result = _read_json(path / "result.json")
+        if result and result.get("status") == "ok":
+            result = _with_attention(config, unit, result)
         curve = _read_jsonl(path / ("val_curve.jsonl" if unit.phase == "phase1" else "curve.jsonl"))
         if not result and not curve:
             continue
@@ -929,6 +1086,7 @@ def progress(config: JiangTinyConfig) -> list[dict[str, Any]]:
                 "steps_planned": config.dyck.steps if unit.phase == "phase1" else config.needle.steps,
                 "curve": curve,
                 "best": _read_json(path / "best.json") if unit.phase == "phase1" else None,
+                "match_attention": (result or {}).get("match_attention"),
                 "variant": config.variant,
             }
         )

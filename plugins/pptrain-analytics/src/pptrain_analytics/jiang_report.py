@@ -57,6 +57,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "best_of_evals": _ci(bests),
             "by_pairs": {k: _ci([v for v in vals if v is not None]) for k, vals in by.items()},
             "answers_in_context": _ci([runs[s]["answers_in_context"] for s in sorted(runs)]),
+            "match_attention": [runs[s].get("match_attention") for s in sorted(runs)],
             "paper": PAPER.get(arm),
         }
     contrasts = {}
@@ -79,6 +80,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "close_accuracy": [r["best"].get("close_accuracy") for r in rows],
                 "sequence_accuracy": [r["best"].get("sequence_accuracy") for r in rows],
                 "adjacent_close_baseline": [r.get("adjacent_close_baseline") for r in rows],
+                "match_attention": [r.get("match_attention") for r in rows],
             }
     return {
         "profile": profile,
@@ -156,6 +158,32 @@ def _markdown(s: dict[str, Any]) -> str:
             f"{', '.join(str(x) for x in q['best_step'])} | {fmt(q['val_accuracy'])} | {fmt(q['close_accuracy'])} | "
             f"{fmt(q['adjacent_close_baseline'])} | {fmt(q['sequence_accuracy'])} |"
         )
+    out += [
+        "",
+        "## Does a head look it up? (attention on the matching position)",
+        "",
+        "For the Dyck models (the transferred checkpoint, plain Dyck validation sequences): at the position before "
+        "each closing bracket that does not follow its own open one, the attention weight on the bracket it closes. "
+        "For the needle models (final weights, the evaluation examples): at the query, the weight on the value "
+        "stored under the queried key. The best head of each model, against a head that spreads evenly over the "
+        "prefix (uniform) and, for the needle, one that spreads evenly over the s stored values (mean 1/s: the "
+        "attention of a model that answers with some in-context value). A model that has learned the lookup has a "
+        "head far above both.",
+        "",
+        "| model | arm | per seed: best head, its weight (uniform) |",
+        "|---|---|---|",
+    ]
+    for label, group in (("Dyck phase", s["dyck_quality"]), ("needle", s["arms"])):
+        for arm, q in group.items():
+            cells = [
+                f"{m['best_head']} {_pct(m['best'])} (uniform {_pct(m['uniform'])}"
+                + (f", over the values {_pct(m['over_values'])})" if m.get("over_values") is not None else ")")
+                if m and m.get("best") is not None
+                else "–"
+                for m in q.get("match_attention", [])
+            ]
+            if cells:
+                out.append(f"| {label} | {arm} | {'; '.join(cells)} |")
     out += [
         "",
         "Plot: `curves.png`: left, held-out needle accuracy against step for every seed, with the reference "
