@@ -396,6 +396,7 @@ def test_claims_keep_two_workers_off_one_unit(tmp_path):
     lock = udir / ".claim"
     holder = json.loads(lock.read_text())
     holder["pid"] = 1  # another live process (init) holds it
+    holder["started"] = jiang._process_start(1)
     lock.write_text(json.dumps(holder))
     assert not jiang.claim(udir)
     proc = __import__("subprocess").run(["true"])  # a finished process: its pid is free
@@ -437,6 +438,22 @@ def test_progress_lists_finished_and_partial_units(smoke_run, tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "export.jsonl").read_text().splitlines()]
     assert lines == json.loads(json.dumps(records)) and len(lines) == len(done) + 1
     assert {r["status"] for r in lines} == {"ok", "partial"} and {r["machine"] for r in lines} == {"test"}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="process start times come from /proc")
+def test_a_claim_whose_pid_now_belongs_to_another_process_is_stale(tmp_path):
+    import socket
+
+    unit = tmp_path / "unit"
+    unit.mkdir()
+    parent = os.getppid()  # alive, and not us
+    holder = {"pid": parent, "host": socket.gethostname(), "since": 0.0, "started": jiang._process_start(parent)}
+    (unit / ".claim").write_text(json.dumps(holder))
+    assert not jiang.claim(unit)  # the holder is that very process: still held
+    holder["started"] = "another-boot:1"  # a killed session's claim, its PID reused since
+    (unit / ".claim").write_text(json.dumps(holder))
+    assert jiang.claim(unit)
+    assert json.loads((unit / ".claim").read_text())["pid"] == os.getpid()
 
 
 def test_the_needle_loss_is_the_official_one():

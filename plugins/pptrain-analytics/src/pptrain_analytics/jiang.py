@@ -321,17 +321,43 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _process_start(pid: int) -> str | None:
+    """When the process ``pid`` started (Linux: clock ticks since boot, with the boot's id), so that a
+    claim left by a killed session is not mistaken for a live one when its PID is reused; ``None``
+    where /proc does not tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def _holder_alive(holder: dict[str, Any]) -> bool:
+    pid = int(holder.get("pid", -1))
+    if not _pid_alive(pid):
+        return False
+    started = holder.get("started")
+    return started is None or _process_start(pid) in (None, started)
+
+
 def claim(unit_dir: Path) -> bool:
     """Take a unit for this process (False when another live process holds it)."""
     unit_dir.mkdir(parents=True, exist_ok=True)
     lock = unit_dir / ".claim"
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    me = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": time.time(),
+        "started": _process_start(os.getpid()),
+    }
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _read_json(lock) or {}
-            stale = holder.get("host") == me["host"] and not _pid_alive(int(holder.get("pid", -1)))
+            stale = holder.get("host") == me["host"] and not _holder_alive(holder)
             if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
                 return True
             if not stale and holder:
