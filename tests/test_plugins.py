@@ -235,6 +235,7 @@ def test_a_plugin_that_hangs_at_import_is_stopped_and_named(tmp_path, monkeypatc
     make_dist(root, "fake-fine", "fake_fine", GOOD_TASK.format(task="fine_task", module="fake_fine"))
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setattr(plugins_module, "NOTE_AFTER", 0.3)
+    sigint_before = signal.getsignal(signal.SIGINT)  # the default, or ignored when pytest runs in the background
     started = time.monotonic()
     reg = load({"PPTRAIN_PLUGIN_TIMEOUT": "1"}, names=("fake-hangs", "fake-hook-hangs", "fake-fine"))
     assert time.monotonic() - started < 15  # today: a minute per plugin
@@ -247,7 +248,7 @@ def test_a_plugin_that_hangs_at_import_is_stopped_and_named(tmp_path, monkeypatc
     # the loader leaves the process's signal handling as it found it
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_before
 
 
 def test_environment_typos_are_reported(fake_site):
@@ -350,6 +351,9 @@ def test_ctrl_c_while_a_plugin_hangs_names_it(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a user's terminal delivers Ctrl-C; a test run started in the background (``cmd &``)
+        # would hand the child an ignored SIGINT, so restore the default as a terminal has it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 90
