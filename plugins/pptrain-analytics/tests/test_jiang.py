@@ -295,11 +295,14 @@ def test_every_unit_reports_its_lookup_attention_and_old_results_are_backfilled(
         path = out / name / "result.json"
         old = json.loads(path.read_text())
         del old["match_attention"]
+        old.pop("adjacent_close_baseline", None)  # phase 1 only; recorded since a later version
         path.write_text(json.dumps(old))
     again = {r["unit"]: r for r in jiang._collect(config)}
     for name in ("phase1/dyck/seed-0", "needle/dyck/seed-0"):
         assert again[name]["match_attention"]["by_head"] == pytest.approx(results[name]["match_attention"]["by_head"])
         assert "match_attention" in json.loads((out / name / "result.json").read_text())
+    bigram = again["phase1/dyck/seed-0"]["adjacent_close_baseline"]
+    assert bigram == pytest.approx(results["phase1/dyck/seed-0"]["adjacent_close_baseline"]) and 0 < bigram < 1
 
 
 def test_the_needle_unit_transfers_the_best_dyck_checkpoint_as_the_paper_does(smoke_run):

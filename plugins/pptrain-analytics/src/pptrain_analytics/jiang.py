@@ -826,17 +826,27 @@ def _needle_eval_tokens(config: JiangTinyConfig, unit: Unit, task: Any) -> np.nd
 def _phase1_attention(config: JiangTinyConfig, unit: Unit, registry: Any) -> dict[str, Any] | None:
     """:func:`match_attention` of a phase-1 unit's transferred (best) checkpoint on the plain Dyck
     validation sequences: does any head look up the bracket being closed."""
-    from pptrain_core.data import VirtualDataset
 
     if not (unit_dir(config, unit) / "best.safetensors").is_file():
         return None
-    dyck = phase1_task(config, "dyck", registry)
-    k = int(dyck.config.k)
-    plain = np.stack(
-        [e.tokens for e in VirtualDataset(dyck.build(), seed=unit.seed, split="eval", length=config.dyck.val_sequences)]
-    )
+    plain = _plain_dyck(config, unit, registry)
     model, _ = _load_phase1_model(config, unit, Path(config.output_dir), registry)
-    return match_attention(model, plain, dyck_match_targets(plain, k))
+    return match_attention(model, plain, dyck_match_targets(plain, _dyck_k(config, registry)))
+
+
+def _dyck_k(config: JiangTinyConfig, registry: Any) -> int:
+    """The number of bracket types of the profile's Dyck data."""
+    return int(phase1_task(config, "dyck", registry).config.k)
+
+
+def _plain_dyck(config: JiangTinyConfig, unit: Unit, registry: Any) -> np.ndarray:
+    """The phase-1 validation sequences of the unit's seed, plain Dyck (the quality figures' data)."""
+    from pptrain_core.data import VirtualDataset
+
+    built = phase1_task(config, "dyck", registry).build()
+    return np.stack(
+        [e.tokens for e in VirtualDataset(built, seed=unit.seed, split="eval", length=config.dyck.val_sequences)]
+    )
 
 
 def _needle_attention(config: JiangTinyConfig, unit: Unit, registry: Any, model: Any = None) -> dict[str, Any] | None:
@@ -1058,18 +1068,23 @@ def run_units(
     return done
 
 
-def _with_attention(
-    config: JiangTinyConfig, unit: Unit, result: dict[str, Any], registry: Any = None
-) -> dict[str, Any]:
-    """A finished unit's result with its ``match_attention`` (measured now from its saved weights, and
-    written back, for units that finished before the measurement existed)."""
-    if "match_attention" in result:
+def _backfill(config: JiangTinyConfig, unit: Unit, result: dict[str, Any], registry: Any = None) -> dict[str, Any]:
+    """A finished unit's result with the figures added since it finished (``match_attention`` from its
+    saved weights; a phase-1 unit's bigram line), measured now and written back."""
+    missing_bigram = unit.phase == "phase1" and result.get("adjacent_close_baseline") is None
+    if "match_attention" in result and not missing_bigram:
         return result
     from pptrain_core.plugins import get_registry
 
     reg = registry or get_registry()
-    measure = _phase1_attention if unit.phase == "phase1" else _needle_attention
-    result = {**result, "match_attention": measure(config, unit, reg)}
+    result = dict(result)
+    if "match_attention" not in result:
+        measure = _phase1_attention if unit.phase == "phase1" else _needle_attention
+        result["match_attention"] = measure(config, unit, reg)
+    if missing_bigram:  # results from before the bigram line was recorded
+        result["adjacent_close_baseline"] = adjacent_close_baseline(
+            _plain_dyck(config, unit, reg), _dyck_k(config, reg)
+        )
     _write_json(unit_dir(config, unit) / "result.json", result)
     return result
 
@@ -1080,7 +1095,7 @@ def _collect(config: JiangTinyConfig) -> list[dict[str, Any]]:
     for unit in units(config):
         res = _read_json(unit_dir(config, unit) / "result.json")
         if res and res.get("status") == "ok":
-            records.append(_with_attention(config, unit, res))
+            records.append(_backfill(config, unit, res))
     _write_jsonl(Path(config.output_dir) / "results.jsonl", records)
     return records
 
@@ -1096,7 +1111,7 @@ def progress(config: JiangTinyConfig) -> list[dict[str, Any]]:
         path = unit_dir(config, unit)
         result = _read_json(path / "result.json")
         if result and result.get("status") == "ok":
-            result = _with_attention(config, unit, result)
+            result = _backfill(config, unit, result)
         curve = _read_jsonl(path / ("val_curve.jsonl" if unit.phase == "phase1" else "curve.jsonl"))
         if not result and not curve:
             continue
