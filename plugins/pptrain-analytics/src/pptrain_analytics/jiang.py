@@ -684,20 +684,16 @@ def run_phase1(config: JiangTinyConfig, unit: Unit, unit_dir: Path, registry: An
 
     d = config.dyck
     task = phase1_task(config, unit.arm, registry)
-    dyck = phase1_task(config, "dyck", registry)
-    built, dyck_built = task.build(), dyck.build()
-    k = int(dyck.config.k)
+    built = task.build()
     # the validation sequences: the eval split of the arm's own data (the official metric)
     # and, for the control, the same Dyck sequences unshuffled (the Dyck-quality figures)
     val = np.stack([e.tokens for e in VirtualDataset(built, seed=unit.seed, split="eval", length=d.val_sequences)])
-    plain = np.stack(
-        [e.tokens for e in VirtualDataset(dyck_built, seed=unit.seed, split="eval", length=d.val_sequences)]
-    )
+    plain, k = _plain_dyck(config, unit, registry)
     callback = _phase1_callback(unit_dir, val, plain, k, d.eval_every, unit.arm == "dyck")
     t0 = time.perf_counter()
     fit = phase1_trainer(config, unit, unit_dir, registry, progress, callbacks=[callback]).fit()
     best = _read_json(unit_dir / "best.json") or {}
-    attention = _phase1_attention(config, unit, registry)
+    attention = _phase1_attention(config, unit, registry, (plain, k))
     curve = _read_jsonl(unit_dir / "val_curve.jsonl")
     return {
         "unit": unit.name,
@@ -823,30 +819,29 @@ def _needle_eval_tokens(config: JiangTinyConfig, unit: Unit, task: Any) -> np.nd
     )
 
 
-def _phase1_attention(config: JiangTinyConfig, unit: Unit, registry: Any) -> dict[str, Any] | None:
+def _phase1_attention(
+    config: JiangTinyConfig, unit: Unit, registry: Any, plain: tuple[np.ndarray, int] | None = None
+) -> dict[str, Any] | None:
     """:func:`match_attention` of a phase-1 unit's transferred (best) checkpoint on the plain Dyck
-    validation sequences: does any head look up the bracket being closed."""
-
+    validation sequences (``plain``: :func:`_plain_dyck`'s, when the caller has them): does any
+    head look up the bracket being closed."""
     if not (unit_dir(config, unit) / "best.safetensors").is_file():
         return None
-    plain = _plain_dyck(config, unit, registry)
+    tokens, k = plain if plain is not None else _plain_dyck(config, unit, registry)
     model, _ = _load_phase1_model(config, unit, Path(config.output_dir), registry)
-    return match_attention(model, plain, dyck_match_targets(plain, _dyck_k(config, registry)))
+    return match_attention(model, tokens, dyck_match_targets(tokens, k))
 
 
-def _dyck_k(config: JiangTinyConfig, registry: Any) -> int:
-    """The number of bracket types of the profile's Dyck data."""
-    return int(phase1_task(config, "dyck", registry).config.k)
-
-
-def _plain_dyck(config: JiangTinyConfig, unit: Unit, registry: Any) -> np.ndarray:
-    """The phase-1 validation sequences of the unit's seed, plain Dyck (the quality figures' data)."""
+def _plain_dyck(config: JiangTinyConfig, unit: Unit, registry: Any) -> tuple[np.ndarray, int]:
+    """The unit's seed's phase-1 validation sequences as plain Dyck (the quality figures' data), and k."""
     from pptrain_core.data import VirtualDataset
 
-    built = phase1_task(config, "dyck", registry).build()
-    return np.stack(
+    dyck = phase1_task(config, "dyck", registry)
+    built = dyck.build()
+    tokens = np.stack(
         [e.tokens for e in VirtualDataset(built, seed=unit.seed, split="eval", length=config.dyck.val_sequences)]
     )
+    return tokens, int(dyck.config.k)
 
 
 def _needle_attention(config: JiangTinyConfig, unit: Unit, registry: Any, model: Any = None) -> dict[str, Any] | None:
@@ -1082,9 +1077,7 @@ def _backfill(config: JiangTinyConfig, unit: Unit, result: dict[str, Any], regis
         measure = _phase1_attention if unit.phase == "phase1" else _needle_attention
         result["match_attention"] = measure(config, unit, reg)
     if missing_bigram:  # results from before the bigram line was recorded
-        result["adjacent_close_baseline"] = adjacent_close_baseline(
-            _plain_dyck(config, unit, reg), _dyck_k(config, reg)
-        )
+        result["adjacent_close_baseline"] = adjacent_close_baseline(*_plain_dyck(config, unit, reg))
     _write_json(unit_dir(config, unit) / "result.json", result)
     return result
 
