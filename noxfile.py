@@ -160,11 +160,6 @@ def bench(session: nox.Session) -> None:
         if script == "bench.py":
             args += ["--doc", str(doc)] + (["--no-family-pages"] if quick else [])
         else:
-            ref_flag = (
-                "--old"
-                if script in ("bench_simpler_tasks.py", "bench_lime.py", "bench_summarization.py")
-                else "--ref-path"
-            )
-            args += ["--doc", str(doc)] + ([ref_flag, str(ref)] if script != "bench_scaling.py" else [])
+            args += ["--doc", str(doc)] + (["--ref-path", str(ref)] if script != "bench_scaling.py" else [])
         session.run("python", f"benchmarks/{script}", *args, env=TEST_ENV)
     session.log(f"wrote {doc}")
