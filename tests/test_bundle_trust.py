@@ -26,9 +26,10 @@ from pptrain_core.bundle import (  # noqa: E402
     sha256_file,
     write_bundle,
 )
-from pptrain_core.cli import main  # noqa: E402
 from pptrain_core.errors import UserError  # noqa: E402
 from pptrain_core.tasks import resolve  # noqa: E402
+from pptrain_core.testing.cli import one_sentence  # noqa: E402
+from pptrain_core.testing.cli import run_cli as run  # noqa: E402
 from pptrain_hf import HFModelConfig, TorchModuleConfig  # noqa: E402
 from pptrain_hf.hf import HFCausalLMAdapter  # noqa: E402
 from pptrain_hf.torch_module import TorchModuleAdapter  # noqa: E402
@@ -46,21 +47,6 @@ def tiny(vocab_size, **kwargs):
 
 tiny.role_patterns = tiny_transformer_lm.role_patterns
 """
-
-
-def run(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_sentence(err: str) -> str:
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def _write(tmp_path: Path, registry, adapter, name: str = "bundle") -> Path:

@@ -8,17 +8,7 @@ from pathlib import Path
 
 import attrs
 
-from pptrain_core.cli import main
-
-
-def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from pptrain_core.testing.cli import run_cli as run
 
 
 def test_version_names_the_core_and_every_plugin(toy_registry, capsys):

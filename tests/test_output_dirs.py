@@ -11,24 +11,10 @@ import pytest
 
 from pptrain_core import bundle as bundle_mod
 from pptrain_core.bundle import atomic_directory
-from pptrain_core.cli import main
 from pptrain_core.errors import UserError
 from pptrain_core.outputs import check_output_dir
-
-
-def run(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_sentence(err: str) -> str:
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
+from pptrain_core.testing.cli import one_sentence
+from pptrain_core.testing.cli import run_cli as run
 
 
 def users_folder(path: Path) -> Path:
