@@ -55,11 +55,15 @@ class FitResult:
         return load_bundle(self.bundle_dir, registry=registry)
 
 
-def _versions(registry: Any) -> dict[str, str]:
+def versions(
+    registry: Any, dists: tuple[str, ...] = ("pptrain-core", "torch", "transformers", "accelerate", "numpy")
+) -> dict[str, str]:
+    """The installed version of each of ``dists`` and of every loaded plugin's distribution (a
+    run's provenance)."""
     from importlib import metadata
 
     out: dict[str, str] = {}
-    for dist in ("pptrain-core", "torch", "transformers", "accelerate", "numpy"):
+    for dist in dists:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -583,7 +587,7 @@ class PrePreTrainer:
             "run": unstructure(r),
         }
         provenance = {
-            "versions": _versions(self.registry),
+            "versions": versions(self.registry),
             "git_sha": _git_sha(),
             "task": self.task.describe(),
             "seeds": {"data_seed": r.data_seed, "model_seed": r.model_seed},

@@ -209,6 +209,10 @@ def test_compare_end_to_end_additive_then_resume(tmp_path, cache_dir, registry, 
         ("dyck", "synthetic", "reinit_embeddings"),
     ]
     assert meta["finished"] is not None and meta["corpus"]["documents"]["eval"] >= 1
+    from importlib import metadata
+
+    for dist in ("pptrain-core", "pptrain-analytics", "torch"):  # the study's provenance
+        assert meta["versions"][dist] == metadata.version(dist)
     vocab = meta["vocab_size"]
     assert 256 < vocab <= 512
     hashes = set()

@@ -255,18 +255,10 @@ def machine() -> dict[str, Any]:
 
 
 def versions(registry: Any) -> dict[str, str]:
-    from importlib import metadata
+    from pptrain_core.training.trainer import versions as run_versions
 
-    out: dict[str, str] = {}
-    for dist in ("pptrain-core", "pptrain-analytics", "torch", "transformers", "tokenizers", "datasets", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    for record in registry.plugins:
-        if record.distribution and record.version and record.status == "loaded":
-            out.setdefault(record.distribution, record.version)
-    return out
+    dists = ("pptrain-core", "pptrain-analytics", "torch", "transformers", "tokenizers", "datasets", "numpy")
+    return run_versions(registry, dists)
 
 
 def prebuilt(resolved: Any, task: Any) -> Any:
