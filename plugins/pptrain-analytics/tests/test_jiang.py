@@ -668,3 +668,33 @@ def test_phase1_weights_load_from_both_safetensors_layouts(tmp_path):
         for key, value in src.state_dict().items():
             assert torch.equal(dst.state_dict()[key], value), (name, key)
         assert dst.get_output_embeddings().weight is dst.get_input_embeddings().weight  # still tied
+
+
+def test_the_published_needle_table_matches_the_committed_raw_data():
+    """docs/compare.md (section jiang-tiny) has one row per finished needle unit of
+    docs/results/jiang-tiny-cpu.jsonl, with that unit's final accuracy: the table is a
+    transcription, and a stale or mistyped row fails here."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    raw, doc = root / "docs" / "results" / "jiang-tiny-cpu.jsonl", root / "docs" / "compare.md"
+    if not (raw.is_file() and doc.is_file()):
+        pytest.skip("not run from a checkout of the repository")
+    section = doc.read_text(encoding="utf-8").split("\n## jiang-tiny\n", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and ", seed " in line]
+    label = {"scratch": "scratch", "dyck": "Dyck", "dyck_shuffled": "shuffled Dyck"}
+    finished = [
+        json.loads(line)
+        for line in raw.read_text(encoding="utf-8").splitlines()
+        if line.strip() and '"phase": "needle"' in line
+    ]
+    finished = [r for r in finished if r["status"] == "ok" and r["variant"] == "fast-dyck"]
+    assert finished
+    for rec in finished:
+        final = rec["curve"][-1]
+        assert final["step"] == rec["steps_planned"] == 10_000
+        mine = [r for r in rows if r.startswith(f"| {label[rec['arm']]}, seed {rec['seed']} ")]
+        assert len(mine) == 1, (rec["unit"], mine)
+        assert f"**{100 * final['accuracy']:.2f} %**" in mine[0], (rec["unit"], final["accuracy"], mine[0])
+    needle_rows = [r for r in rows if r.startswith(tuple(f"| {v}, seed" for v in label.values()))]
+    assert len(needle_rows) == len(finished)  # no row for a unit that has not finished
