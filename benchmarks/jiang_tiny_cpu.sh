@@ -6,6 +6,9 @@
 #   bash benchmarks/jiang_tiny_cpu.sh export                      # docs/results/jiang-tiny-cpu.jsonl
 #   bash benchmarks/jiang_tiny_cpu.sh stop
 #
+# Start every worker with one `start` (WORKERS), not one `start` per worker: each `start` is
+# its own session (setsid), so its own scheduler autogroup, and Linux shares the CPU between
+# autogroups before processes (two starts of 2 and 1 workers on 2 cores give 50/50/100 %).
 # `start` runs WORKERS processes (default 2: one per core, one torch thread each) over the
 # profile's units in order; a unit killed with its session resumes from its newest checkpoint
 # (every 250 steps) the next time, and finished units are skipped. VARIANT defaults to
