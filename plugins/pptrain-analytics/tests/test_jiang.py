@@ -698,3 +698,34 @@ def test_the_published_needle_table_matches_the_committed_raw_data():
         assert f"**{100 * final['accuracy']:.2f} %**" in mine[0], (rec["unit"], final["accuracy"], mine[0])
     needle_rows = [r for r in rows if r.startswith(tuple(f"| {v}, seed" for v in label.values()))]
     assert len(needle_rows) == len(finished)  # no row for a unit that has not finished
+
+
+def test_the_report_prints_intervals_only_from_three_seeds(tmp_path):
+    """With 1 or 2 seeds a bootstrap "95% interval" is just the range of the values: the report
+    says there is no interval; from 3 seeds it gives one that contains the mean."""
+    from pptrain_analytics.jiang_report import _markdown
+
+    def needle(arm, seed, acc):
+        return {"phase": "needle", "arm": arm, "seed": seed, "accuracy": acc, "best_accuracy": acc + 0.01,
+                "by_pairs": {"1-5": 0.4, "6-15": 0.07, "16-30": 0.03}, "answers_in_context": 0.6}  # fmt: skip
+
+    def report(seeds):
+        rows = [
+            needle(a, s, 0.10 + 0.01 * s + (0.002 if a == "dyck" else 0)) for a in ("scratch", "dyck") for s in seeds
+        ]
+        run = tmp_path / f"run-{len(seeds)}"
+        run.mkdir()
+        (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        text = _markdown(summarize(run))
+        arm = next(line for line in text.splitlines() if line.startswith("| dyck | "))
+        contrast = next(line for line in text.splitlines() if line.startswith("| dyck - scratch | "))
+        return arm, contrast
+
+    for seeds in ([0], [0, 1]):
+        arm, contrast = report(seeds)
+        assert "no interval" in arm and "[" not in arm, arm
+        assert "no interval below 3 seeds" in contrast and "[" not in contrast, contrast
+    arm, contrast = report([0, 1, 2])
+    assert "no interval" not in arm and "no interval" not in contrast
+    assert "11.2% [" in arm  # the mean of 10.2, 11.2, 12.2 %, with its interval
+    assert "+0.2 pts [+0.2, +0.2]" in contrast  # the same +0.2-point difference on every seed

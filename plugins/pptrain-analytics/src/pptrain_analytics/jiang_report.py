@@ -28,12 +28,16 @@ def _ci(values: list[float]) -> dict[str, Any]:
     return bootstrap_ci(values).to_json() if values else {"estimate": None, "low": None, "high": None, "n": 0}
 
 
+#: below this many seeds the report prints no interval: resampling 1 or 2 values gives their range
+MIN_SEEDS_FOR_INTERVAL = 3
+
+
 def _ci_text(ci: dict[str, Any]) -> str:
     if not ci.get("n"):
         return "–"
     est = _pct(ci["estimate"])
-    if ci["n"] < 2:
-        return f"{est} (1 seed)"
+    if ci["n"] < MIN_SEEDS_FOR_INTERVAL:  # a bootstrap over 1 or 2 values is only their range
+        return f"{est} ({ci['n']} seed{'s' if ci['n'] > 1 else ''}, no interval)"
     return f"{est} [{_pct(ci['low'])}, {_pct(ci['high'])}]"
 
 
@@ -131,7 +135,11 @@ def _markdown(s: dict[str, Any]) -> str:
     for name, c in s["contrasts"].items():
         diffs = ", ".join(f"{100 * x:+.1f}" for x in c["differences"])
         lo, hi = c.get("low"), c.get("high")
-        ci = f"{100 * c['mean_diff']:+.1f} pts" + (f" [{100 * lo:+.1f}, {100 * hi:+.1f}]" if lo is not None else "")
+        ci = f"{100 * c['mean_diff']:+.1f} pts"
+        if c["n_pairs"] < MIN_SEEDS_FOR_INTERVAL:
+            ci += " (no interval below 3 seeds)"
+        elif lo is not None:
+            ci += f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
         p, floor = c.get("p_sign_flip"), c.get("min_attainable_p")
         p_text = "–" if p is None else f"{p:.3g}"
         floor_text = "–" if floor is None else f"{floor:.3g}"
