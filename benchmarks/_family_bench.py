@@ -118,8 +118,16 @@ def main(
     ap.add_argument("--ref-path", "--old", dest="ref_path", default=DEFAULT_REF, help="directory holding pptrain 0.3.0")
     add_doc_arg(ap)
     args = ap.parse_args()
-    with tee_section(args.doc, section, args.ref_path, docstring):
+    with tee_section(args.doc, section, args.ref_path, _with_method(docstring)):
         _table(args, family, match, old_samplers(args.ref_path, old_families), check)
+
+
+def _with_method(docstring: str) -> str:
+    """A script's docstring with this module's account of the method after its title paragraph
+    (the description its section of docs/benchmarks.md shows)."""
+    title, _, rest = docstring.partition("\n\n")
+    method = __doc__.split("\n\n", 1)[1].strip()
+    return f"{title}\n\n{method}\n\n{rest}"
 
 
 def _table(args: Any, family: Any, match: dict[str, str], old: dict[str, Any], check: Any) -> None:

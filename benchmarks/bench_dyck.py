@@ -1,22 +1,18 @@
 """Throughput of `dyck` next to pptrain 0.3.0's `dyck` family, same process.
 
-Tokens per second of generated examples, single process, per preset. Ours: sequential
-reads of a ``VirtualDataset`` (the path training uses). pptrain 0.3.0: its own per-example
-sampler (``_sample_bounded_example``, what its ``build_datasets`` loops over, counting the
-``tokens[:-1]`` it trains on), for every one of its presets; a preset that raises is a row
-with the error. Each 0.3.0 preset is also checked: the share of its sequences (brackets
-between its BOS and EOS) that are balanced Dyck words, since a generator that emits
-unbalanced strings would be wrong however fast it is.
+Each 0.3.0 preset is also checked: the share of its sequences (brackets between its BOS and
+EOS) that are balanced Dyck words, since a generator that emits unbalanced strings would be
+wrong however fast it is. The two do not draw the same lengths: ours the paper's fixed
+lengths (2048 tokens for k=64, 256 for small_k8), 0.3.0 a random number of pairs in its
+preset's range.
 
-Ours and the matching 0.3.0 preset are timed interleaved, ``--repeats`` times ``--seconds``
-each; medians and the median of the per-repeat ratios. The two do not draw the same
-lengths: ours the paper's fixed lengths (2048 tokens for k=64, 256 for small_k8), 0.3.0
-a random number of pairs in its preset's range; tokens/s is the fair unit for a loader.
+pptrain 0.3.0's import name ``pptrain`` clashes with our meta-package, so install it
+into its own directory first:
 
     pip install --no-deps --target /tmp/pptrain030 pptrain==0.3.0
     python benchmarks/bench_dyck.py [--seconds 0.5] [--repeats 5] [--ref-path /tmp/pptrain030]
 
-The table's layout is `_family_bench.py`'s; this script adds the balanced share.
+How ours and 0.3.0 are timed, and the table: `_family_bench.py`. Nothing here is a test.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Throughput of `summarization` next to pptrain 0.3.0's `summarization` family, same process.
 
-Tokens per second of generated examples, single process, per preset: ours (sequential reads
-of a `VirtualDataset`, the way a DataLoader worker reads) next to pptrain 0.3.0's own
-per-example sampler, with every 0.3.0 preset run; a preset that raises is a row with the
-error. Each pair is timed interleaved (``--repeats`` times ``--seconds`` each), so load drift
-on a shared machine hits both columns alike; the speed-up is the median of the per-repeat
-ratios. The table's layout is `_family_bench.py`'s.
-
 pptrain 0.3.0's import name ``pptrain`` clashes with our meta-package, so install it
 into its own directory first:
 
     pip install --no-deps --target /tmp/pptrain030 pptrain==0.3.0
     python benchmarks/bench_summarization.py [--seconds 0.3] [--repeats 5] [--ref-path /tmp/pptrain030]
 
-Nothing here is a test.
+How ours and 0.3.0 are timed, and the table: `_family_bench.py`. Nothing here is a test.
 """
 
 from __future__ import annotations
