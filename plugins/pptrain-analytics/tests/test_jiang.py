@@ -709,11 +709,11 @@ def test_the_report_prints_intervals_only_from_three_seeds(tmp_path):
         return {"phase": "needle", "arm": arm, "seed": seed, "accuracy": acc, "best_accuracy": acc + 0.01,
                 "by_pairs": {"1-5": 0.4, "6-15": 0.07, "16-30": 0.03}, "answers_in_context": 0.6}  # fmt: skip
 
-    def report(seeds):
+    def report(seeds, gain=lambda s: 0.002):
         rows = [
-            needle(a, s, 0.10 + 0.01 * s + (0.002 if a == "dyck" else 0)) for a in ("scratch", "dyck") for s in seeds
+            needle(a, s, 0.10 + 0.01 * s + (gain(s) if a == "dyck" else 0)) for a in ("scratch", "dyck") for s in seeds
         ]
-        run = tmp_path / f"run-{len(seeds)}"
+        run = tmp_path / f"run-{len(seeds)}-{gain(2)}"
         run.mkdir()
         (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         text = _markdown(summarize(run))
@@ -729,3 +729,7 @@ def test_the_report_prints_intervals_only_from_three_seeds(tmp_path):
     assert "no interval" not in arm and "no interval" not in contrast
     assert "11.2% [" in arm  # the mean of 10.2, 11.2, 12.2 %, with its interval
     assert "+0.2 pts [+0.2, +0.2]" in contrast  # the same +0.2-point difference on every seed
+    # differences 0, +0.2, +0.4 points: mean +0.2, sd 0.2, so the paired t interval is
+    # +0.2 -+ 4.303 * 0.2 / sqrt(3) = [-0.3, +0.7], wider than the bootstrap's range [0.0, +0.4]
+    _, contrast = report([0, 1, 2], gain=lambda s: 0.002 * s)
+    assert "+0.2 pts [+0.0, +0.4] | [-0.3, +0.7] |" in contrast, contrast

@@ -129,23 +129,29 @@ def _markdown(s: dict[str, Any]) -> str:
         "",
         "## Paired contrasts (final accuracy, same seeds)",
         "",
-        "| contrast | seeds | mean difference [95% CI] | per seed | sign-flip p (smallest possible) |",
-        "|---|---:|---|---|---|",
+        "| contrast | seeds | mean difference [95% bootstrap CI] | paired t 95% interval | per seed "
+        "| sign-flip p (smallest possible) |",
+        "|---|---:|---|---|---|---|",
     ]
     for name, c in s["contrasts"].items():
         diffs = ", ".join(f"{100 * x:+.1f}" for x in c["differences"])
         lo, hi = c.get("low"), c.get("high")
+        t_lo, t_hi = c.get("t_low"), c.get("t_high")
+        few = c["n_pairs"] < MIN_SEEDS_FOR_INTERVAL
         ci = f"{100 * c['mean_diff']:+.1f} pts"
-        if c["n_pairs"] < MIN_SEEDS_FOR_INTERVAL:
-            ci += " (no interval below 3 seeds)"
+        if few:
+            ci += f" (no interval below {MIN_SEEDS_FOR_INTERVAL} seeds)"
         elif lo is not None:
             ci += f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
         p, floor = c.get("p_sign_flip"), c.get("min_attainable_p")
         p_text = "–" if p is None else f"{p:.3g}"
         floor_text = "–" if floor is None else f"{floor:.3g}"
-        out.append(f"| {name} | {c['n_pairs']} | {ci} | {diffs} | {p_text} ({floor_text}) |")
+        t_text = "–" if few or t_lo is None else f"[{100 * t_lo:+.1f}, {100 * t_hi:+.1f}]"
+        out.append(f"| {name} | {c['n_pairs']} | {ci} | {t_text} | {diffs} | {p_text} ({floor_text}) |")
     out += [
         "",
+        "With few seeds the bootstrap interval is little more than the range of the differences; "
+        "the paired t interval (which assumes normal differences) is the wider, more cautious one. "
         "No multiple-comparison correction is applied.",
         "",
         "## Dyck model quality (the transferred checkpoint)",
